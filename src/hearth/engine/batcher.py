@@ -1,0 +1,229 @@
+"""Continuous batching over one llama.cpp context.
+
+A `Batcher` owns a context with `n_seq` slots. Each submitted `Job` takes a free slot (the one whose cached
+tokens share the longest prefix with its prompt, so the next turn of a chat evaluates only the new tokens),
+or waits in line. Every `step()` builds one batch: one token for each sequence that is generating, then
+prompt chunks for sequences still reading their prompt, up to `n_batch` tokens, and calls `llama_decode`
+once. Jobs join and leave between steps; a cancelled job leaves at the next step.
+
+Per step and sequence the Python work is a handful of ctypes calls and a dict lookup: sampling runs in the
+native sampler chain, token bytes are memoised, text is decoded incrementally and stop sequences are
+matched on the newest piece only.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hearth.engine.jobs import Job
+from hearth.engine.llama import Batch, Context, Model, Sampler
+from hearth.engine.text import StopMatcher, Utf8Stream
+from hearth.errors import ContextOverflowError, EngineError
+from hearth.types import Done, Event, Stats, TextChunk
+
+
+@dataclass
+class _Slot:
+    """A sequence id in the context and the tokens its KV cache holds."""
+
+    seq: int
+    cached: list[int] = field(default_factory=list)
+    job: Job | None = None
+    sampler: Sampler | None = None
+    utf8: Utf8Stream | None = None
+    stops: StopMatcher | None = None
+    pending: list[int] = field(default_factory=list)  # prompt tokens not yet evaluated
+    n_past: int = 0
+    n_generated: int = 0
+    last_token: int = -1
+    logits_at: int = -1
+    stats: Stats = field(default_factory=Stats)
+    t_start: int = 0
+    t_first: int = 0
+
+
+Emit = Callable[[int, Event], None]
+
+
+class Batcher:
+    """Schedules jobs onto the context's sequences and decodes them together."""
+
+    def __init__(self, model: Model, ctx: Context, emit: Emit) -> None:
+        self.model = model
+        self.ctx = ctx
+        self.emit = emit
+        self.slots = [_Slot(seq=i) for i in range(ctx.n_seq)]
+        self.waiting: deque[Job] = deque()
+        self.batch = Batch(ctx.n_batch, ctx.n_seq)
+        self.cache_hits = 0
+        self.cached_tokens = 0
+
+    # -- public -------------------------------------------------------------------------------------------
+    def submit(self, job: Job) -> None:
+        """Queue a job; it starts at the next step if a slot is free."""
+        if len(job.tokens) >= self.ctx.n_ctx_seq:
+            raise ContextOverflowError(
+                f"the prompt is {len(job.tokens)} tokens but the context holds {self.ctx.n_ctx_seq}",
+                hint="shorten the prompt or raise num_ctx",
+            )
+        if not job.tokens:
+            raise ContextOverflowError("the prompt is empty after tokenization")
+        self.waiting.append(job)
+
+    def cancel(self, job_id: int) -> None:
+        """Stop a job (waiting or running); it ends with reason 'cancelled'."""
+        for job in list(self.waiting):
+            if job.id == job_id:
+                self.waiting.remove(job)
+                self.emit(job_id, Done("cancelled"))
+        for slot in self.slots:
+            if slot.job is not None and slot.job.id == job_id:
+                self._finish(slot, "cancelled")
+
+    def busy(self) -> bool:
+        """True while any job is waiting or running."""
+        return bool(self.waiting) or any(s.job is not None for s in self.slots)
+
+    def active(self) -> int:
+        """Number of slots in use."""
+        return sum(1 for s in self.slots if s.job is not None)
+
+    def step(self) -> None:
+        """Admit waiting jobs, decode one batch, sample and emit for every sequence that has logits."""
+        self._admit()
+        if not any(s.job is not None for s in self.slots):
+            return
+        self._fill_batch()
+        try:
+            self.ctx.decode(self.batch)
+        except EngineError as err:
+            for slot in self.slots:
+                if slot.job is not None:
+                    self._finish(slot, "error", str(err))
+            return
+        for slot in self.slots:
+            if slot.job is not None and slot.logits_at >= 0:
+                self._sample(slot)
+
+    def close(self) -> None:
+        """Cancel everything and free native resources."""
+        for job in list(self.waiting):
+            self.cancel(job.id)
+        for slot in self.slots:
+            if slot.job is not None:
+                self._finish(slot, "cancelled")
+        self.batch.close()
+
+    # -- scheduling ---------------------------------------------------------------------------------------
+    def _admit(self) -> None:
+        while self.waiting:
+            free = [s for s in self.slots if s.job is None]
+            if not free:
+                return
+            job = self.waiting.popleft()
+            slot = max(free, key=lambda s: _common_prefix(s.cached, job.tokens))
+            try:
+                self._start(slot, job)
+            except Exception as err:  # a bad grammar, for instance
+                slot.job = None
+                self.emit(job.id, Done("error", error=str(err)))
+
+    def _start(self, slot: _Slot, job: Job) -> None:
+        reuse = min(_common_prefix(slot.cached, job.tokens), len(job.tokens) - 1)
+        self.ctx.forget(slot.seq, reuse)
+        del slot.cached[reuse:]
+        slot.sampler = Sampler(self.model, job.sampling)
+        slot.job = job
+        slot.utf8 = Utf8Stream()
+        slot.stops = StopMatcher(job.stop)
+        slot.pending = job.tokens[reuse:]
+        slot.n_past = reuse
+        slot.n_generated = 0
+        slot.stats = Stats(prompt_tokens=len(job.tokens), cached_tokens=reuse)
+        slot.t_start = time.perf_counter_ns()
+        slot.t_first = 0
+        if reuse:
+            self.cache_hits += 1
+            self.cached_tokens += reuse
+
+    def _fill_batch(self) -> None:
+        batch = self.batch
+        batch.clear()
+        for slot in self.slots:  # generating sequences first: one token each
+            slot.logits_at = -1
+            if slot.job is not None and not slot.pending:
+                slot.logits_at = batch.add(slot.last_token, slot.n_past, slot.seq, True)
+                slot.cached.append(slot.last_token)
+                slot.n_past += 1
+        for slot in self.slots:  # then prompt chunks with what room is left
+            if slot.job is None or not slot.pending or batch.free == 0:
+                continue
+            take = min(len(slot.pending), batch.free)
+            chunk, slot.pending = slot.pending[:take], slot.pending[take:]
+            for i, token in enumerate(chunk):
+                last = not slot.pending and i == take - 1
+                index = batch.add(token, slot.n_past + i, slot.seq, last)
+                if last:
+                    slot.logits_at = index
+            slot.cached.extend(chunk)
+            slot.n_past += take
+
+    def _sample(self, slot: _Slot) -> None:
+        job = slot.job
+        assert job is not None and slot.sampler is not None and slot.utf8 is not None and slot.stops is not None
+        token = slot.sampler.sample(self.ctx, slot.logits_at)
+        now = time.perf_counter_ns()
+        if slot.n_generated == 0:
+            slot.t_first = now
+            slot.stats.prompt_ns = now - slot.t_start
+        slot.n_generated += 1
+        slot.last_token = token
+        if self.model.is_eog(token) and not job.ignore_eos:
+            slot.n_generated -= 1  # the end-of-generation token is not part of the answer
+            self._finish(slot, "stop")
+            return
+        text, stopped = slot.stops.feed(slot.utf8.feed(self.model.piece(token)))
+        if text:
+            self.emit(job.id, TextChunk(text))
+        if stopped:
+            self._finish(slot, "stop", flush=False)
+        elif slot.n_generated == job.max_tokens:
+            self._finish(slot, "length")
+        elif slot.n_past + 1 >= self.ctx.n_ctx_seq:
+            self._finish(slot, "length")
+
+    def _finish(self, slot: _Slot, reason: str, error: str | None = None, *, flush: bool = True) -> None:
+        job = slot.job
+        assert job is not None
+        if flush and reason in ("stop", "length") and slot.utf8 is not None and slot.stops is not None:
+            tail, _ = slot.stops.feed(slot.utf8.flush())
+            tail += slot.stops.flush()
+            if tail:
+                self.emit(job.id, TextChunk(tail))
+        now = time.perf_counter_ns()
+        stats = slot.stats
+        stats.completion_tokens = slot.n_generated
+        if slot.t_first:
+            stats.eval_ns = now - slot.t_first
+        else:
+            stats.prompt_ns = now - slot.t_start
+        stats.total_ns = now - job.submitted_ns
+        if slot.sampler is not None:
+            slot.sampler.close()
+        slot.job, slot.sampler, slot.utf8, slot.stops, slot.pending = None, None, None, None, []
+        if reason != "stop" and reason != "length":
+            # the KV cache may hold part of an unfinished prompt; keep only what we know is consistent
+            del slot.cached[slot.n_past:]
+        self.emit(job.id, Done(reason, stats, error))  # type: ignore[arg-type]
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i

@@ -1,0 +1,35 @@
+"""What the parent sends a model worker: how to load the model, and jobs to run. No llama.cpp here."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Job:
+    """One generation request as the engine sees it: prompt tokens and sampling settings."""
+
+    id: int
+    tokens: list[int]
+    sampling: dict[str, Any]
+    max_tokens: int = -1
+    stop: tuple[str, ...] = ()
+    ignore_eos: bool = False
+    submitted_ns: int = field(default_factory=time.perf_counter_ns)
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """How to load a model: file, context size per sequence, sequences, batch and threads."""
+
+    model_path: str
+    n_ctx: int = 4096
+    n_seq: int = 1
+    n_batch: int = 512
+    n_threads: int = 1
+    n_threads_batch: int = 1
+    flash_attn: int = -1
+    use_extra_bufts: bool = True
+    embeddings: bool = True

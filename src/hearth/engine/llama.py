@@ -1,0 +1,301 @@
+"""The one module that imports `llama_cpp`: thin, typed wrappers over llama.cpp's low-level C API.
+
+Hearth does not use llama-cpp-python's high-level `Llama` class: its per-token path re-detokenizes the
+whole output, keeps Python-side score arrays and serves one sequence at a time. Here a `Model` owns the
+weights (memory-mapped) and a `Context` owns one llama.cpp context with `n_seq_max` independent
+sequences; `Batch` is a preallocated `llama_batch` filled in place, and `Sampler` is one native sampler
+chain per sequence. Everything above this module (batching, detokenizing, stop strings) is plain Python.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import threading
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import llama_cpp as C
+
+from hearth.errors import EngineError, InvalidRequestError
+
+log = logging.getLogger("hearth.engine")
+
+_LOG_TAIL: deque[str] = deque(maxlen=20)
+_INIT_LOCK = threading.Lock()
+_initialised = False
+
+
+@C.llama_log_callback
+def _log_callback(level: int, text: bytes, _user: ctypes.c_void_p) -> None:
+    """Keep llama.cpp quiet: remember recent lines (for error messages), log warnings and errors."""
+    line = text.decode("utf-8", errors="replace")
+    _LOG_TAIL.append(line)
+    if level in (2, 3):  # GGML_LOG_LEVEL_WARN, GGML_LOG_LEVEL_ERROR
+        log.debug("llama.cpp: %s", line.rstrip())
+
+
+def init_backend() -> None:
+    """Initialise llama.cpp once per process and route its logging away from the terminal."""
+    global _initialised
+    with _INIT_LOCK:
+        if _initialised:
+            return
+        C.llama_log_set(_log_callback, ctypes.c_void_p(0))
+        C.llama_backend_init()
+        _initialised = True
+
+
+def recent_log() -> str:
+    """The last lines llama.cpp logged (to explain a failure)."""
+    return "".join(_LOG_TAIL).strip()
+
+
+class Model:
+    """A GGUF model loaded with mmap: weights, vocabulary and metadata."""
+
+    def __init__(self, path: Path, *, use_mmap: bool = True, use_extra_bufts: bool = True) -> None:
+        init_backend()
+        params = C.llama_model_default_params()
+        params.n_gpu_layers = 0
+        params.use_mmap = use_mmap
+        params.use_extra_bufts = use_extra_bufts
+        ptr = C.llama_model_load_from_file(str(path).encode(), params)
+        if not ptr:
+            raise EngineError(f"llama.cpp could not load {path.name}: {recent_log()[-300:] or 'unknown error'}")
+        self.ptr = ptr
+        self.vocab = C.llama_model_get_vocab(ptr)
+        self.n_vocab = C.llama_vocab_n_tokens(self.vocab)
+        self.n_ctx_train = C.llama_model_n_ctx_train(ptr)
+        self.n_embd = C.llama_model_n_embd(ptr)
+        self.size_bytes = C.llama_model_size(ptr)
+        self.bos = C.llama_vocab_bos(self.vocab)
+        self.eos = C.llama_vocab_eos(self.vocab)
+        self.add_bos = bool(C.llama_vocab_get_add_bos(self.vocab))
+        self._piece_buf = ctypes.create_string_buffer(256)
+        self._pieces: dict[int, bytes] = {}
+        self._eog: dict[int, bool] = {}
+
+    def close(self) -> None:
+        """Free the weights."""
+        if self.ptr:
+            C.llama_model_free(self.ptr)
+            self.ptr = None
+
+    def kv_bytes_per_token(self) -> int:
+        """Bytes of f16 KV cache one context token costs (all layers, K and V)."""
+        n_layer = C.llama_model_n_layer(self.ptr)
+        n_head = max(1, C.llama_model_n_head(self.ptr))
+        n_head_kv = C.llama_model_n_head_kv(self.ptr)
+        head_dim = self.n_embd // n_head
+        return 2 * n_layer * n_head_kv * head_dim * 2
+
+    def meta(self, key: str) -> str | None:
+        """A GGUF metadata value as a string, or None."""
+        buf = ctypes.create_string_buffer(1 << 16)
+        n = C.llama_model_meta_val_str(self.ptr, key.encode(), buf, len(buf))
+        return buf.value.decode("utf-8", errors="replace") if n >= 0 else None
+
+    def tokenize(self, text: str, *, add_special: bool = True, parse_special: bool = True) -> list[int]:
+        """Text → token ids (special tokens like `<|im_start|>` parsed when `parse_special`)."""
+        data = text.encode("utf-8")
+        cap = len(data) + 8
+        buf = (C.llama_token * cap)()
+        n = C.llama_tokenize(self.vocab, data, len(data), buf, cap, add_special, parse_special)
+        if n < 0:
+            cap = -n
+            buf = (C.llama_token * cap)()
+            n = C.llama_tokenize(self.vocab, data, len(data), buf, cap, add_special, parse_special)
+        if n < 0:
+            raise InvalidRequestError("the prompt could not be tokenized")
+        return list(buf[:n])
+
+    def piece(self, token: int) -> bytes:
+        """The bytes of one token (memoised; special tokens render as empty)."""
+        cached = self._pieces.get(token)
+        if cached is not None:
+            return cached
+        n = C.llama_token_to_piece(self.vocab, token, self._piece_buf, len(self._piece_buf), 0, False)
+        if n < 0:
+            buf = ctypes.create_string_buffer(-n)
+            n = C.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, False)
+            out = buf.raw[:n]
+        else:
+            out = self._piece_buf.raw[:n]
+        self._pieces[token] = out
+        return out
+
+    def detokenize(self, tokens: list[int]) -> str:
+        """Token ids → text (for tests and diagnostics; generation decodes incrementally)."""
+        return b"".join(self.piece(t) for t in tokens).decode("utf-8", errors="replace")
+
+    def is_eog(self, token: int) -> bool:
+        """True for end-of-generation tokens (EOS, EOT, `<|im_end|>`...)."""
+        cached = self._eog.get(token)
+        if cached is None:
+            cached = self._eog[token] = bool(C.llama_vocab_is_eog(self.vocab, token))
+        return cached
+
+
+class Context:
+    """One llama.cpp context: a KV cache shared by up to `n_seq` sequences."""
+
+    def __init__(
+        self,
+        model: Model,
+        *,
+        n_ctx: int,
+        n_seq: int = 1,
+        n_batch: int = 512,
+        n_threads: int = 1,
+        n_threads_batch: int | None = None,
+        flash_attn: int = -1,
+        embeddings: bool = False,
+    ) -> None:
+        params = C.llama_context_default_params()
+        params.n_ctx = n_ctx
+        params.n_batch = n_batch
+        params.n_ubatch = n_batch
+        params.n_seq_max = n_seq
+        params.n_threads = n_threads
+        params.n_threads_batch = n_threads_batch or n_threads
+        params.flash_attn_type = flash_attn
+        params.no_perf = True
+        params.kv_unified = False
+        if embeddings:
+            params.embeddings = True
+            params.pooling_type = C.LLAMA_POOLING_TYPE_MEAN
+        ptr = C.llama_init_from_model(model.ptr, params)
+        if not ptr:
+            raise EngineError(f"llama.cpp could not create a context of {n_ctx} tokens: {recent_log()[-300:]}")
+        self.ptr = ptr
+        self.model = model
+        self.n_ctx = C.llama_n_ctx(ptr)
+        self.n_ctx_seq = C.llama_n_ctx_seq(ptr) if n_seq > 1 else self.n_ctx
+        self.n_batch = n_batch
+        self.n_seq = n_seq
+        self.mem = C.llama_get_memory(ptr)
+
+    def close(self) -> None:
+        """Free the context and its KV cache."""
+        if self.ptr:
+            C.llama_free(self.ptr)
+            self.ptr = None
+
+    def decode(self, batch: Batch) -> None:
+        """Run the model over a filled batch; raise EngineError on failure."""
+        rc = C.llama_decode(self.ptr, batch.raw)
+        if rc != 0:
+            detail = "the context is full" if rc == 1 else f"llama_decode returned {rc}"
+            raise EngineError(f"decoding failed: {detail}")
+
+    def forget(self, seq: int, start: int = 0) -> None:
+        """Drop a sequence's cached tokens from position `start` on."""
+        C.llama_memory_seq_rm(self.mem, seq, start, -1)
+
+    def clear(self) -> None:
+        """Empty the whole KV cache."""
+        C.llama_memory_clear(self.mem, True)
+
+    def embedding(self, seq: int) -> list[float]:
+        """The pooled embedding of a sequence after an embeddings decode."""
+        ptr = C.llama_get_embeddings_seq(self.ptr, seq)
+        if not ptr:
+            raise EngineError("this model produced no embedding")
+        return [float(x) for x in ptr[: self.model.n_embd]]
+
+
+class Batch:
+    """A preallocated `llama_batch`, refilled in place each step."""
+
+    def __init__(self, capacity: int, n_seq: int) -> None:
+        self.raw = C.llama_batch_init(capacity, 0, n_seq)
+        self.capacity = capacity
+        self.n = 0
+
+    def clear(self) -> None:
+        """Start a new step."""
+        self.n = 0
+        self.raw.n_tokens = 0
+
+    def add(self, token: int, pos: int, seq: int, logits: bool) -> int:
+        """Append one token; return its index in the batch (for sampling its logits)."""
+        i = self.n
+        raw = self.raw
+        raw.token[i] = token
+        raw.pos[i] = pos
+        raw.n_seq_id[i] = 1
+        raw.seq_id[i][0] = seq
+        raw.logits[i] = logits
+        self.n = i + 1
+        raw.n_tokens = self.n
+        return i
+
+    @property
+    def free(self) -> int:
+        """How many more tokens fit in this step."""
+        return self.capacity - self.n
+
+    def close(self) -> None:
+        """Free the batch's arrays."""
+        if self.raw is not None:
+            C.llama_batch_free(self.raw)
+            self.raw = None
+
+
+class Sampler:
+    """One native sampler chain (penalties → grammar → top-k → top-p → min-p → temperature → draw)."""
+
+    def __init__(self, model: Model, settings: dict[str, Any]) -> None:
+        chain = C.llama_sampler_chain_init(C.llama_sampler_chain_default_params())
+        self.ptr = chain
+        add = C.llama_sampler_chain_add
+        try:
+            grammar = settings.get("grammar")
+            if grammar:
+                g = C.llama_sampler_init_grammar(model.vocab, grammar.encode(), b"root")
+                if not g:
+                    raise InvalidRequestError("the grammar could not be parsed", field="grammar")
+                add(chain, g)
+            last_n = settings["repeat_last_n"]
+            if last_n != 0 and (settings["repeat_penalty"] != 1.0 or settings["frequency_penalty"]
+                                or settings["presence_penalty"]):
+                add(chain, C.llama_sampler_init_penalties(
+                    model.n_vocab, last_n, settings["repeat_penalty"],
+                    settings["frequency_penalty"], settings["presence_penalty"]))
+            if settings["temperature"] <= 0:
+                add(chain, C.llama_sampler_init_greedy())
+                return
+            if settings["top_k"] > 0:
+                add(chain, C.llama_sampler_init_top_k(settings["top_k"]))
+            if settings["top_p"] < 1.0:
+                add(chain, C.llama_sampler_init_top_p(settings["top_p"], 1))
+            if settings["min_p"] > 0.0:
+                add(chain, C.llama_sampler_init_min_p(settings["min_p"], 1))
+            add(chain, C.llama_sampler_init_temp(settings["temperature"]))
+            seed = settings["seed"]
+            add(chain, C.llama_sampler_init_dist(0xFFFFFFFF if seed is None else seed & 0xFFFFFFFF))
+        except BaseException:
+            self.close()
+            raise
+
+    def accept(self, token: int) -> None:
+        """Feed a prompt token to stateful samplers (penalties, grammar)."""
+        C.llama_sampler_accept(self.ptr, token)
+
+    def sample(self, ctx: Context, index: int) -> int:
+        """Draw (and accept) the next token from the logits at batch position `index`."""
+        return C.llama_sampler_sample(self.ptr, ctx.ptr, index)
+
+    def close(self) -> None:
+        """Free the chain and its samplers."""
+        if self.ptr:
+            C.llama_sampler_free(self.ptr)
+            self.ptr = None
+
+
+def build_info() -> str:
+    """llama.cpp's system info line (CPU features the build uses)."""
+    init_backend()
+    return C.llama_print_system_info().decode(errors="replace")

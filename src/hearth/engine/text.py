@@ -1,0 +1,68 @@
+"""Streaming text helpers: incremental UTF-8 decoding and stop-sequence matching.
+
+Both work on the newest piece only, so the cost per generated token does not grow with the output length
+(llama-cpp-python's high-level API re-decodes the whole completion for every token).
+"""
+
+from __future__ import annotations
+
+import codecs
+
+
+class Utf8Stream:
+    """Turns token bytes into text, holding back an incomplete multi-byte character until it completes."""
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def feed(self, data: bytes) -> str:
+        """The complete characters that `data` finishes."""
+        return self._decoder.decode(data)
+
+    def flush(self) -> str:
+        """Whatever is left (an incomplete character becomes U+FFFD)."""
+        return self._decoder.decode(b"", final=True)
+
+
+class StopMatcher:
+    """Finds stop sequences in streamed text without emitting any part of them.
+
+    Text that could be the start of a stop sequence is held back until it either completes the
+    sequence (generation stops, the sequence is not emitted) or cannot anymore (it is released).
+    """
+
+    def __init__(self, stops: tuple[str, ...] | list[str]) -> None:
+        self.stops = tuple(s for s in stops if s)
+        self._held = ""
+
+    def feed(self, text: str) -> tuple[str, bool]:
+        """Return (text safe to emit, whether a stop sequence was reached)."""
+        if not self.stops:
+            return text, False
+        buf = self._held + text
+        first = -1
+        for stop in self.stops:
+            i = buf.find(stop)
+            if i != -1 and (first == -1 or i < first):
+                first = i
+        if first != -1:
+            self._held = ""
+            return buf[:first], True
+        keep = self._partial_suffix(buf)
+        self._held = buf[len(buf) - keep:] if keep else ""
+        return buf[: len(buf) - keep], False
+
+    def flush(self) -> str:
+        """Release held-back text at the end of generation."""
+        held, self._held = self._held, ""
+        return held
+
+    def _partial_suffix(self, buf: str) -> int:
+        """Length of the longest end of `buf` that begins some stop sequence."""
+        best = 0
+        for stop in self.stops:
+            for k in range(min(len(stop) - 1, len(buf)), best, -1):
+                if buf.endswith(stop[:k]):
+                    best = k
+                    break
+        return best

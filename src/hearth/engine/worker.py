@@ -1,0 +1,152 @@
+"""The model worker: a child process that owns one loaded model and runs the batcher.
+
+llama.cpp runs only here, never in the process that talks to the user or to HTTP clients, so a crash
+(segfault, out-of-memory kill) ends this process alone. The parent talks to it over one
+`multiprocessing` pipe with small tuples:
+
+    parent → worker   ("generate", Job) · ("cancel", job_id) · ("call", call_id, method, args) · ("shutdown",)
+    worker → parent   ("ready", info) · ("failed", error_class, message)
+                      ("event", job_id, Event) · ("reply", call_id, value) · ("raise", call_id, class, message)
+
+Between decoding steps the worker drains its inbox without blocking, so a new job joins and a cancelled
+one leaves within one step; with nothing to do it blocks on the pipe and uses no CPU.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from hearth import errors
+from hearth.engine.batcher import Batcher
+from hearth.engine.jobs import Job, WorkerConfig
+from hearth.engine.llama import Batch, Context, Model, build_info
+from hearth.types import Done, Event
+
+
+class _Worker:
+    def __init__(self, conn: Connection, config: WorkerConfig) -> None:
+        self.conn = conn
+        self.config = config
+        self.model = Model(Path(config.model_path), use_extra_bufts=config.use_extra_bufts)
+        self.ctx = Context(
+            self.model, n_ctx=config.n_ctx * config.n_seq, n_seq=config.n_seq, n_batch=config.n_batch,
+            n_threads=config.n_threads, n_threads_batch=config.n_threads_batch, flash_attn=config.flash_attn,
+        )
+        self.batcher = Batcher(self.model, self.ctx, self._emit)
+        self._embed_ctx: Context | None = None
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "n_ctx": self.ctx.n_ctx_seq,
+            "n_seq": self.ctx.n_seq,
+            "n_ctx_train": self.model.n_ctx_train,
+            "n_vocab": self.model.n_vocab,
+            "n_embd": self.model.n_embd,
+            "model_bytes": self.model.size_bytes,
+            "kv_bytes_per_token": self.model.kv_bytes_per_token(),
+            "bos_text": self.model.piece(self.model.bos).decode("utf-8", "replace") if self.model.bos >= 0 else "",
+            "eos_text": self.model.meta("tokenizer.ggml.eos_token_id") or "",
+            "system_info": build_info(),
+            "config": asdict(self.config),
+        }
+
+    def _emit(self, job_id: int, event: Event) -> None:
+        self.conn.send(("event", job_id, event))
+
+    def run(self) -> None:
+        while True:
+            timeout = 0.0 if self.batcher.busy() else None
+            while self.conn.poll(timeout):
+                message = self.conn.recv()
+                if message[0] == "shutdown":
+                    return
+                self._handle(message)
+                timeout = 0.0
+            if self.batcher.busy():
+                self.batcher.step()
+
+    def _handle(self, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "generate":
+            job: Job = message[1]
+            try:
+                self.batcher.submit(job)
+            except errors.HearthError as err:
+                self._emit(job.id, Done("error", error=str(err)))
+        elif kind == "cancel":
+            self.batcher.cancel(message[1])
+        elif kind == "call":
+            _, call_id, method, args = message
+            try:
+                value = getattr(self, "call_" + method)(*args)
+            except Exception as err:
+                name = type(err).__name__ if isinstance(err, errors.HearthError) else "EngineError"
+                self.conn.send(("raise", call_id, name, str(err)))
+            else:
+                self.conn.send(("reply", call_id, value))
+
+    # -- calls ----------------------------------------------------------------------------------------------
+    def call_tokenize(self, text: str, add_special: bool) -> list[int]:
+        return self.model.tokenize(text, add_special=add_special, parse_special=True)
+
+    def call_detokenize(self, tokens: list[int]) -> str:
+        return self.model.detokenize(tokens)
+
+    def call_info(self) -> dict[str, Any]:
+        return self.info()
+
+    def call_stats(self) -> dict[str, int]:
+        b = self.batcher
+        return {"slots": self.ctx.n_seq, "slots_busy": b.active(), "waiting": len(b.waiting),
+                "cache_hits": b.cache_hits, "cached_tokens": b.cached_tokens}
+
+    def call_embed(self, texts: list[str]) -> list[tuple[list[float], int]]:
+        if self._embed_ctx is None:
+            self._embed_ctx = Context(
+                self.model, n_ctx=self.config.n_ctx, n_seq=1, n_batch=self.config.n_ctx,
+                n_threads=self.config.n_threads, n_threads_batch=self.config.n_threads_batch, embeddings=True,
+            )
+        out = []
+        batch = Batch(self.config.n_ctx, 1)
+        try:
+            for text in texts:
+                tokens = self.model.tokenize(text, add_special=True)
+                if len(tokens) > self.config.n_ctx:
+                    raise errors.ContextOverflowError(
+                        f"an input is {len(tokens)} tokens but the context holds {self.config.n_ctx}")
+                self._embed_ctx.clear()
+                batch.clear()
+                for i, t in enumerate(tokens):
+                    batch.add(t, i, 0, True)
+                self._embed_ctx.decode(batch)
+                out.append((self._embed_ctx.embedding(0), len(tokens)))
+        finally:
+            batch.close()
+        return out
+
+
+def run_worker(conn: Connection, config: WorkerConfig) -> None:
+    """Load the model and serve the pipe until told to stop or the parent goes away."""
+    try:
+        worker = _Worker(conn, config)
+    except errors.HearthError as err:
+        conn.send(("failed", type(err).__name__, str(err)))
+        return
+    except Exception as err:  # pragma: no cover - anything llama.cpp throws at load time
+        conn.send(("failed", "EngineError", f"{type(err).__name__}: {err}"))
+        return
+    conn.send(("ready", worker.info()))
+    try:
+        worker.run()
+    except (EOFError, OSError):
+        pass  # the parent went away: nothing left to serve
+    finally:
+        try:
+            worker.batcher.close()
+        except OSError:
+            pass

@@ -1,0 +1,92 @@
+"""Hearth's exception tree.
+
+Every error a user or client can cause is a subclass of `HearthError`. Each carries a sentence for humans
+(`str(err)`) and an optional `hint` (what to do next). The CLI prints both; the server maps errors to HTTP
+status codes and protocol error bodies *by class* (see `hearth.server.errors`), never by message text.
+
+    HearthError
+    ├── InvalidRequestError          bad input from the user or a client (→ 400)
+    │   ├── InvalidNameError         a model name that is not allowed
+    │   ├── InvalidOptionError       a sampling/context option out of range or of the wrong type
+    │   ├── InvalidModelFileError    a file that is not a well-formed GGUF model
+    │   ├── TemplateError            a chat template that fails to render
+    │   └── ContextOverflowError     the prompt does not fit in the context window
+    ├── NotFoundError                a model (or other named thing) that does not exist (→ 404)
+    ├── ConflictError                a name that already exists, etc. (→ 409)
+    ├── StoreError                   the model store is damaged or a blob failed its hash check (→ 500)
+    ├── InsufficientMemoryError      a model that does not fit in memory (→ 507)
+    ├── BusyError                    the request queue is full (→ 503, Retry-After)
+    └── EngineError                  llama.cpp failed to load or run a model (→ 500)
+        └── WorkerCrashedError       the worker process running a model died (→ 503)
+"""
+
+from __future__ import annotations
+
+
+class HearthError(Exception):
+    """Base class of every error Hearth reports to a user or client."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class InvalidRequestError(HearthError):
+    """The request (CLI arguments, API body, file) is malformed or out of range."""
+
+    def __init__(self, message: str, *, hint: str | None = None, field: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.field = field
+
+
+class InvalidNameError(InvalidRequestError):
+    """A model name that Hearth refuses (path tricks, bad characters, too long)."""
+
+
+class InvalidOptionError(InvalidRequestError):
+    """A generation option that is of the wrong type or out of range."""
+
+
+class InvalidModelFileError(InvalidRequestError):
+    """A file that is not a valid GGUF model (truncated, malformed, hostile)."""
+
+
+class TemplateError(InvalidRequestError):
+    """A chat template that could not be rendered safely."""
+
+
+class ContextOverflowError(InvalidRequestError):
+    """The prompt is longer than the model's context window allows."""
+
+
+class NotFoundError(HearthError):
+    """A model or other named object that does not exist."""
+
+
+class ConflictError(HearthError):
+    """An operation that conflicts with existing state (e.g. a name already taken)."""
+
+
+class StoreError(HearthError):
+    """The model store is damaged, or a blob failed verification."""
+
+
+class InsufficientMemoryError(HearthError):
+    """The model would not fit in this machine's memory budget."""
+
+
+class BusyError(HearthError):
+    """Too many requests are waiting; try again later."""
+
+    def __init__(self, message: str, *, hint: str | None = None, retry_after: int = 1) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
+
+
+class EngineError(HearthError):
+    """llama.cpp failed to load or run a model."""
+
+
+class WorkerCrashedError(EngineError):
+    """The worker process that ran a model died (crash, out-of-memory kill)."""

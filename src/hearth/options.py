@@ -1,0 +1,153 @@
+"""Generation options: Ollama's option names, validated at the boundary.
+
+`parse_options` is the one place where options from the CLI (`--option key=value`), the Ollama API
+(`options: {...}`) and the OpenAI API (converted by the server) are checked. A bad value raises
+`InvalidOptionError` naming the field, so the CLI prints a sentence and the server answers 400.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from hearth.errors import InvalidOptionError
+
+MAX_STOP_SEQUENCES = 16
+MAX_STOP_LENGTH = 256
+MAX_CTX = 1 << 20
+
+
+@dataclass(frozen=True)
+class Options:
+    """Sampling and context options for one generation (Ollama's names and defaults)."""
+
+    temperature: float = 0.8
+    top_k: int = 40
+    top_p: float = 0.9
+    min_p: float = 0.0
+    repeat_penalty: float = 1.1
+    repeat_last_n: int = 64
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    seed: int | None = None
+    num_predict: int = -1
+    num_ctx: int | None = None
+    stop: tuple[str, ...] = ()
+    grammar: str | None = None
+
+    def merged(self, overrides: dict[str, Any]) -> Options:
+        """A copy with `overrides` (raw, unvalidated values) validated and applied."""
+        return replace(self, **_validate(overrides))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The options that differ from the defaults, as plain JSON-able values."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value != f.default:
+                out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+
+_FLOAT_RANGES: dict[str, tuple[float, float]] = {
+    "temperature": (0.0, 100.0),
+    "top_p": (0.0, 1.0),
+    "min_p": (0.0, 1.0),
+    "repeat_penalty": (0.0, 100.0),
+    "presence_penalty": (-100.0, 100.0),
+    "frequency_penalty": (-100.0, 100.0),
+}
+_INT_RANGES: dict[str, tuple[int, int]] = {
+    "top_k": (0, 1_000_000),
+    "repeat_last_n": (-1, MAX_CTX),
+    "num_predict": (-2, MAX_CTX),
+    "num_ctx": (16, MAX_CTX),
+    "seed": (-(2**63), 2**64 - 1),
+}
+# Ollama accepts these for compatibility; Hearth has nothing to do with them per request.
+_IGNORED = {"num_thread", "num_batch", "num_gpu", "main_gpu", "use_mmap", "use_mlock", "numa", "num_keep",
+            "typical_p", "tfs_z", "mirostat", "mirostat_tau", "mirostat_eta", "penalize_newline", "low_vram",
+            "f16_kv", "vocab_only", "logits_all", "embedding_only"}
+OPTION_NAMES = sorted({*_FLOAT_RANGES, *_INT_RANGES, "stop", "grammar"})
+
+
+def parse_options(raw: dict[str, Any] | None, base: Options | None = None) -> Options:
+    """Validate `raw` (Ollama option names) and return `base` (or defaults) with them applied."""
+    return (base or Options()).merged(raw or {})
+
+
+def _validate(raw: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise InvalidOptionError("options must be an object of name: value pairs", field="options")
+    out: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name in _IGNORED:
+            continue
+        if value is None:
+            continue
+        if name in _FLOAT_RANGES:
+            out[name] = _number(name, value, _FLOAT_RANGES[name])
+        elif name in _INT_RANGES:
+            out[name] = _integer(name, value, _INT_RANGES[name])
+        elif name == "stop":
+            out[name] = _stops(value)
+        elif name == "grammar":
+            if not isinstance(value, str):
+                raise InvalidOptionError("option 'grammar' must be a string", field=name)
+            out[name] = value
+        else:
+            raise InvalidOptionError(
+                f"unknown option {name!r}", field=str(name)[:64],
+                hint="known options: " + ", ".join(OPTION_NAMES),
+            )
+    if out.get("seed") is not None and out["seed"] < 0:
+        out["seed"] = None  # Ollama and llama.cpp treat a negative seed as "random"
+    return out
+
+
+def _number(name: str, value: Any, bounds: tuple[float, float]) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidOptionError(f"option {name!r} must be a number, not {type(value).__name__}", field=name)
+    number = float(value)
+    if not math.isfinite(number) or not bounds[0] <= number <= bounds[1]:
+        raise InvalidOptionError(
+            f"option {name!r} must be between {bounds[0]:g} and {bounds[1]:g}, not {value!r}", field=name
+        )
+    return number
+
+
+def _integer(name: str, value: Any, bounds: tuple[int, int]) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidOptionError(f"option {name!r} must be an integer, not {value!r}"[:200], field=name)
+    if not bounds[0] <= value <= bounds[1]:
+        raise InvalidOptionError(
+            f"option {name!r} must be between {bounds[0]} and {bounds[1]}, not {value}", field=name
+        )
+    return value
+
+
+def _stops(value: Any) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(s, str) for s in items):
+        raise InvalidOptionError("option 'stop' must be a string or a list of strings", field="stop")
+    if len(items) > MAX_STOP_SEQUENCES:
+        raise InvalidOptionError(f"at most {MAX_STOP_SEQUENCES} stop sequences are allowed", field="stop")
+    if any(len(s) > MAX_STOP_LENGTH for s in items):
+        raise InvalidOptionError(f"stop sequences are limited to {MAX_STOP_LENGTH} characters", field="stop")
+    return tuple(s for s in items if s)
+
+
+def coerce_cli_value(text: str) -> Any:
+    """Turn a CLI `key=value` string into a number, list or string (`stop=a,b` is not split)."""
+    lowered = text.strip().lower()
+    if lowered in {"true", "false"}:
+        return lowered == "true"
+    for parse in (int, float):
+        try:
+            return parse(text)
+        except ValueError:
+            continue
+    return text
