@@ -126,6 +126,14 @@ class Model:
         self._pieces[token] = out
         return out
 
+    def piece_text(self, token: int) -> str:
+        """The text of a (special) token such as BOS, rendered; empty if there is none."""
+        if token < 0:
+            return ""
+        buf = ctypes.create_string_buffer(256)
+        n = C.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, True)
+        return buf.raw[: max(n, 0)].decode("utf-8", errors="replace")
+
     def detokenize(self, tokens: list[int]) -> str:
         """Token ids → text (for tests and diagnostics; generation decodes incrementally)."""
         return b"".join(self.piece(t) for t in tokens).decode("utf-8", errors="replace")

@@ -49,8 +49,9 @@ class _Worker:
             "n_embd": self.model.n_embd,
             "model_bytes": self.model.size_bytes,
             "kv_bytes_per_token": self.model.kv_bytes_per_token(),
-            "bos_text": self.model.piece(self.model.bos).decode("utf-8", "replace") if self.model.bos >= 0 else "",
-            "eos_text": self.model.meta("tokenizer.ggml.eos_token_id") or "",
+            "add_bos": self.model.add_bos,
+            "bos_text": self.model.piece_text(self.model.bos),
+            "eos_text": self.model.piece_text(self.model.eos),
             "system_info": build_info(),
             "config": asdict(self.config),
         }

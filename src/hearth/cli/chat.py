@@ -1,0 +1,220 @@
+"""`hearth chat [MODEL]`: an interactive chat in the terminal.
+
+Streaming answers, multi-line input between triple quotes, line editing and a history file (readline),
+slash commands, and Ctrl-C that stops the current answer without leaving the chat.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from hearth.cli.common import parse_option_pairs, print_stats, service
+from hearth.errors import HearthError, InvalidOptionError
+from hearth.options import parse_options
+from hearth.paths import ensure_private_dir, hearth_home
+from hearth.store import BUNDLED_NAME
+from hearth.types import Done, Message, Notice, TextChunk
+
+HELP = """Commands:
+  /system [TEXT]     show or set the system prompt
+  /set KEY VALUE     set an option (temperature, num_predict, num_ctx, top_k, top_p, min_p,
+                     repeat_penalty, seed, stop); /set system TEXT sets the system prompt
+  /show              show the model, system prompt and options
+  /clear             forget the conversation so far
+  /model NAME        switch to another model (the conversation is kept)
+  /verbose           toggle timings after each answer
+  /bye               leave (Ctrl-D works too)
+Start and end a message with \"\"\" to write several lines. Ctrl-C stops an answer."""
+
+
+@click.command()
+@click.argument("model", required=False)
+@click.option("--system", "-s", help="System prompt for the conversation.")
+@click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE",
+              help="Option with Ollama's names (temperature, num_ctx, seed, ...), repeatable.")
+@click.option("--verbose", "-v", is_flag=True, help="Print timings after each answer.")
+def chat(model: str | None, system: str | None, options: tuple[str, ...], verbose: bool) -> None:
+    """Chat with MODEL in the terminal (default: the bundled SmolLM2-135M-Instruct)."""
+    repl(model or BUNDLED_NAME, system=system, options=parse_option_pairs(options), verbose=verbose)
+
+
+class ChatSession:
+    """The state of one terminal conversation."""
+
+    def __init__(self, model: str, system: str | None, options: dict[str, Any], verbose: bool = False) -> None:
+        self.model = model
+        self.system = system
+        self.options = options
+        self.verbose = verbose
+        self.messages: list[Message] = []
+
+    def ask(self, text: str) -> None:
+        """Send one user message and stream the answer; Ctrl-C stops it and keeps the chat going."""
+        history = ([Message("system", self.system)] if self.system else []) + self.messages
+        user = Message("user", text)
+        generation = service().chat(self.model, [*history, user], self.options)
+        events = iter(generation)
+        parts: list[str] = []
+        done: Done | None = None
+        try:
+            for event in events:
+                if isinstance(event, TextChunk):
+                    parts.append(event.text)
+                    sys.stdout.write(event.text)
+                    sys.stdout.flush()
+                elif isinstance(event, Notice):
+                    click.secho(f"[{event.message}]", fg="yellow", err=True)
+                elif isinstance(event, Done):
+                    done = event
+        except KeyboardInterrupt:
+            events.close()  # type: ignore[attr-defined]
+            click.secho("\n[answer stopped]", fg="yellow", err=True)
+            return
+        sys.stdout.write("\n\n" if parts else "\n")
+        if done is None or done.reason == "error":
+            click.secho(f"Error: {done.error if done else 'the model stopped unexpectedly'}", fg="red", err=True)
+            return
+        self.messages += [user, Message("assistant", "".join(parts))]
+        if self.verbose:
+            print_stats(done.stats)
+
+    def command(self, line: str) -> bool:
+        """Run a slash command; False means leave the chat."""
+        name, _, arg = line.strip().partition(" ")
+        arg = arg.strip()
+        name = name.lower()
+        if name in ("/bye", "/exit", "/quit"):
+            return False
+        if name in ("/help", "/?"):
+            click.echo(HELP)
+        elif name == "/clear":
+            self.messages.clear()
+            click.echo("Cleared the conversation.")
+        elif name == "/system":
+            self._system(arg)
+        elif name == "/set":
+            self._set(arg)
+        elif name == "/show":
+            click.echo(f"model:   {self.model}\nsystem:  {self.system or '(model default)'}\n"
+                       f"options: {self.options or '(model defaults)'}")
+        elif name == "/model":
+            self._switch(arg)
+        elif name == "/verbose":
+            self.verbose = not self.verbose
+            click.echo(f"Timings {'on' if self.verbose else 'off'}.")
+        else:
+            click.echo(f"Unknown command {name!r}. Type /? for help.")
+        return True
+
+    def _system(self, arg: str) -> None:
+        if arg:
+            self.system = arg
+            click.echo("Set the system prompt.")
+        else:
+            click.echo(self.system or "(no system prompt: the model's default applies)")
+
+    def _set(self, arg: str) -> None:
+        key, _, value = arg.partition(" ")
+        if key == "parameter":  # Ollama's "/set parameter temperature 0.5"
+            key, _, value = value.strip().partition(" ")
+        if key == "system":
+            self._system(value.strip())
+            return
+        if not key or not value.strip():
+            click.echo("Usage: /set KEY VALUE (e.g. /set temperature 0.2)")
+            return
+        try:
+            candidate = {**self.options, **parse_option_pairs([f"{key}={value.strip()}"])}
+            parse_options(candidate)
+        except InvalidOptionError as err:
+            click.secho(f"Error: {err.message}", fg="red", err=True)
+            return
+        self.options = candidate
+        click.echo(f"Set {key} to {value.strip()}.")
+
+    def _switch(self, arg: str) -> None:
+        if not arg:
+            click.echo(f"Current model: {self.model}")
+            return
+        try:
+            service().load(arg)
+        except HearthError as err:
+            click.secho(f"Error: {err.message}", fg="red", err=True)
+            return
+        self.model = arg
+        click.echo(f"Now chatting with {arg}.")
+
+
+def read_message(prompt: str = ">>> ") -> str:
+    """One message: a line, or every line between a pair of triple quotes."""
+    line = input(prompt)
+    if not line.lstrip().startswith('"""'):
+        return line
+    lines = [line.lstrip()[3:]]
+    if lines[0].rstrip().endswith('"""') and len(lines[0].rstrip()) >= 3:
+        return lines[0].rstrip()[:-3]
+    while True:
+        more = input("... ")
+        if more.rstrip().endswith('"""'):
+            lines.append(more.rstrip()[:-3])
+            return "\n".join(lines).strip("\n")
+        lines.append(more)
+
+
+def _setup_readline() -> None:
+    try:
+        import readline
+    except ImportError:  # pragma: no cover - Windows without pyreadline
+        return
+    path = ensure_private_dir(hearth_home()) / "chat_history"
+    try:
+        readline.read_history_file(path)
+    except OSError:
+        pass
+    readline.set_history_length(1000)
+    import atexit
+
+    def save() -> None:
+        try:
+            readline.write_history_file(path)
+            os.chmod(path, 0o600)
+        except OSError:
+            pass
+
+    atexit.register(save)
+
+
+def repl(model: str, *, system: str | None = None, options: dict[str, Any] | None = None,
+         verbose: bool = False) -> None:
+    """Run the interactive chat until /bye or Ctrl-D."""
+    session = ChatSession(model, system, options or {}, verbose)
+    parse_options(session.options)  # refuse bad --option values before loading anything
+    loaded = service().load(model)
+    if sys.stdin.isatty():
+        _setup_readline()
+    click.secho(f"Chatting with {loaded.name}. Type /? for help, /bye or Ctrl-D to leave.", dim=True, err=True)
+    while True:
+        try:
+            line = read_message()
+        except EOFError:
+            click.echo("", err=True)
+            return
+        except KeyboardInterrupt:
+            click.echo("\nUse Ctrl-D or /bye to leave.", err=True)
+            continue
+        if line.strip().startswith("/"):
+            if not session.command(line):
+                return
+            continue
+        if not line.strip():
+            continue
+        try:
+            session.ask(line)
+        except HearthError as err:
+            click.secho(f"Error: {err.message}", fg="red", err=True)
+            if err.hint:
+                click.echo(f"Hint: {err.hint}", err=True)

@@ -1,0 +1,73 @@
+"""Helpers shared by the CLI commands: the service, option parsing, errors and timing output."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, NoReturn
+
+import click
+
+from hearth.errors import HearthError, InvalidOptionError
+from hearth.options import coerce_cli_value
+from hearth.types import Stats
+
+_SERVICE: Any = None
+
+
+def service() -> Any:
+    """The process's one `Hearth` service (created on first use, so `--help` stays fast)."""
+    global _SERVICE
+    if _SERVICE is None:
+        from hearth.service import Hearth
+
+        _SERVICE = Hearth()
+    return _SERVICE
+
+
+def fail(err: HearthError) -> NoReturn:
+    """Print an error as a sentence (and its hint) and exit with status 1."""
+    click.secho(f"Error: {err.message}", fg="red", err=True)
+    if err.hint:
+        click.echo(f"Hint: {err.hint}", err=True)
+    sys.exit(1)
+
+
+def parse_option_pairs(pairs: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """`("temperature=0", "stop=###")` → `{"temperature": 0, "stop": ["###"]}` (stop may repeat)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise InvalidOptionError(f"--option expects key=value, got {pair!r}", hint="e.g. --option temperature=0")
+        if key == "stop":
+            out.setdefault("stop", []).append(value)
+        else:
+            out[key] = coerce_cli_value(value)
+    return out
+
+
+def print_stats(stats: Stats) -> None:
+    """Timings after an answer, in Ollama's `--verbose` format (on stderr)."""
+    lines = [
+        ("total duration", _duration(stats.total_ns + stats.load_ns)),
+        ("load duration", _duration(stats.load_ns)),
+        ("prompt eval count", f"{stats.prompt_tokens} token(s)"),
+        ("prompt eval duration", _duration(stats.prompt_ns)),
+        ("prompt eval rate", f"{stats.prompt_rate:.2f} tokens/s"),
+        ("eval count", f"{stats.completion_tokens} token(s)"),
+        ("eval duration", _duration(stats.eval_ns)),
+        ("eval rate", f"{stats.eval_rate:.2f} tokens/s"),
+    ]
+    if stats.cached_tokens:
+        lines.insert(3, ("prompt cache count", f"{stats.cached_tokens} token(s)"))
+    for label, value in lines:
+        click.echo(f"{label + ':':<22}{value}", err=True)
+
+
+def _duration(ns: int) -> str:
+    if ns >= 1_000_000_000:
+        return f"{ns / 1e9:.3f}s"
+    if ns >= 1_000_000:
+        return f"{ns / 1e6:.3f}ms"
+    return f"{ns / 1e3:.3f}µs"

@@ -1,0 +1,95 @@
+"""Model management commands: list, show, rm, cp, import."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from hearth.cli.common import service
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
+@click.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_(as_json: bool) -> None:
+    """List the models you have."""
+    models = service().store.list()
+    if as_json:
+        click.echo(json.dumps([{"name": m.name, "digest": m.digest, "size": m.size,
+                                "quantization": m.info.quantization, "source": m.provenance.source}
+                               for m in models], indent=2))
+        return
+    click.echo(f"{'NAME':<32} {'ID':<14} {'SIZE':>9}  {'QUANT':<8} SOURCE")
+    for m in models:
+        short = m.digest.split(":")[-1][:12]
+        click.echo(f"{m.name:<32} {short:<14} {_size(m.size):>9}  {m.info.quantization:<8} {m.provenance.source}")
+
+
+@click.command()
+@click.argument("model")
+@click.option("--template", is_flag=True, help="Print only the chat template.")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+def show(model: str, template: bool, as_json: bool) -> None:
+    """Show a model's architecture, size, quantization, context, template and license."""
+    m = service().store.get(model)
+    if as_json:
+        click.echo(m.to_json())
+        return
+    info = m.info
+    if template:
+        click.echo(m.template or info.chat_template or "(no chat template: ChatML is used)")
+        return
+    params = f"{info.parameter_count / 1e9:.2f}B" if info.parameter_count >= 1e9 else f"{info.parameter_count / 1e6:.0f}M"
+    rows = [
+        ("name", m.name), ("architecture", info.architecture), ("parameters", params),
+        ("quantization", info.quantization), ("file size", _size(m.size)),
+        ("context length", str(info.context_length or "unknown")),
+        ("embedding length", str(info.embedding_length or "unknown")),
+        ("license", m.provenance.license or info.license or "unknown"),
+        ("source", m.provenance.source), ("digest", m.digest),
+    ]
+    if m.system:
+        rows.append(("system", m.system))
+    if m.parameters:
+        rows.append(("parameters (defaults)", json.dumps(m.parameters)))
+    for label, value in rows:
+        click.echo(f"  {label:<22}{value}")
+    click.echo("  chat template:")
+    for line in (m.template or info.chat_template or "(none: ChatML is used)").splitlines()[:40]:
+        click.echo(f"    {line}")
+
+
+@click.command("rm")
+@click.argument("models", nargs=-1, required=True)
+def remove(models: tuple[str, ...]) -> None:
+    """Remove models (weights are deleted when no other name uses them)."""
+    for name in models:
+        removed = service().store.remove(name)
+        click.echo(f"deleted '{removed.name}'")
+
+
+@click.command("cp")
+@click.argument("source")
+@click.argument("destination")
+def copy(source: str, destination: str) -> None:
+    """Copy a model under a new name (the weights are shared, not duplicated)."""
+    m = service().store.copy(source, destination)
+    click.echo(f"copied '{source}' to '{m.name}'")
+
+
+@click.command("import")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--name", "-n", required=True, help="Name for the model, e.g. mymodel:q4.")
+@click.option("--link", is_flag=True, help="Hard-link the file instead of copying it (same disk only).")
+def import_(path: Path, name: str, link: bool) -> None:
+    """Add a local GGUF file (a USB stick, a download) to your models after checking it."""
+    m = service().store.import_file(path, name, link=link)
+    click.echo(f"imported '{m.name}' ({_size(m.size)}, {m.info.architecture}, {m.info.quantization})")

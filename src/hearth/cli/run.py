@@ -1,0 +1,70 @@
+"""`hearth run MODEL "prompt"`: one answer, streamed; stdin is read when piped; `--json` for scripts."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from hearth.cli.common import parse_option_pairs, print_stats, service
+from hearth.errors import EngineError, InvalidRequestError
+from hearth.types import Done, Notice, TextChunk
+
+
+@click.command()
+@click.argument("model")
+@click.argument("prompt", nargs=-1)
+@click.option("--system", "-s", help="System prompt for this answer.")
+@click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE",
+              help="Sampling/context option with Ollama's names: temperature, num_predict, num_ctx, top_k, "
+                   "top_p, min_p, repeat_penalty, seed, stop (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the answer and statistics.")
+@click.option("--verbose", "-v", is_flag=True, help="Print timings after the answer (Ollama's format).")
+@click.option("--raw", is_flag=True, help="Send the prompt as-is, without the chat template.")
+def run(model: str, prompt: tuple[str, ...], system: str | None, options: tuple[str, ...], as_json: bool,
+        verbose: bool, raw: bool) -> None:
+    """Answer PROMPT with MODEL (reads the prompt from stdin when piped; no prompt starts a chat)."""
+    text = " ".join(prompt)
+    if not sys.stdin.isatty():
+        piped = sys.stdin.read()
+        text = f"{text}\n\n{piped}" if text and piped.strip() else (text or piped)
+    elif not text:
+        from hearth.cli.chat import repl
+
+        repl(model, system=system, options=parse_option_pairs(options))
+        return
+    if not text.strip():
+        raise InvalidRequestError("the prompt is empty", hint='e.g. hearth run smollm2:135m "Why is the sky blue?"')
+    generation = service().generate(model, text, parse_option_pairs(options), system=system, raw=raw)
+    parts: list[str] = []
+    done: Done | None = None
+    for event in generation:
+        if isinstance(event, TextChunk):
+            parts.append(event.text)
+            if not as_json:
+                sys.stdout.write(event.text)
+                sys.stdout.flush()
+        elif isinstance(event, Notice):
+            click.secho(f"Note: {event.message}", fg="yellow", err=True)
+        elif isinstance(event, Done):
+            done = event
+    if done is None or done.reason == "error":
+        raise EngineError(done.error if done and done.error else "the model stopped unexpectedly")
+    if as_json:
+        click.echo(json.dumps(_result(generation.model, "".join(parts), done), ensure_ascii=False))
+    else:
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+    if verbose:
+        print_stats(done.stats)
+
+
+def _result(model: str, text: str, done: Done) -> dict[str, object]:
+    s = done.stats
+    return {
+        "model": model, "response": text, "done_reason": done.reason,
+        "prompt_eval_count": s.prompt_tokens, "prompt_cache_count": s.cached_tokens,
+        "eval_count": s.completion_tokens, "load_duration": s.load_ns, "prompt_eval_duration": s.prompt_ns,
+        "eval_duration": s.eval_ns, "total_duration": s.total_ns + s.load_ns,
+    }

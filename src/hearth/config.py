@@ -1,0 +1,135 @@
+"""Hearth's settings: one object, layered flag > environment (`HEARTH_*`) > config file > default.
+
+Each field's description feeds `hearth serve --help` and docs/configuration.md. The config file is
+`$HEARTH_HOME/config.toml` with the same names as the fields (e.g. `keep_alive = "10m"`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from hearth.errors import InvalidOptionError
+from hearth.paths import hearth_home
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+def _doc(text: str, default: Any) -> Any:
+    return field(default=default, metadata={"doc": text})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob Hearth has, with its default."""
+
+    host: str = _doc("Address the server listens on (HEARTH_HOST may be host:port).", "127.0.0.1")
+    port: int = _doc("Port the server listens on.", 11435)
+    api_key: str | None = _doc("Require `Authorization: Bearer KEY` on every request (needed off loopback).", None)
+    cors_origins: tuple[str, ...] = _doc("Browser origins allowed to call the API (comma-separated).", ())
+    allowed_hosts: tuple[str, ...] = _doc("Extra Host header values accepted besides loopback names.", ())
+    keep_alive: float = _doc("Seconds a model stays loaded after its last request (-1 = forever).", 300.0)
+    max_loaded_models: int = _doc("How many models may be loaded at once.", 2)
+    num_parallel: int = _doc("Requests one model decodes together (slots per model).", 4)
+    max_queue: int = _doc("Requests that may wait per model before new ones get 503.", 16)
+    memory_budget: int = _doc("Bytes loaded models may use (0 = 80% of total RAM).", 0)
+    num_ctx: int = _doc("Context tokens per request (0 = sized to the model and free memory).", 0)
+    num_threads: int = _doc("Threads for decoding (0 = physical cores).", 0)
+    max_body_bytes: int = _doc("Largest request body the server accepts.", 8 * 1024 * 1024)
+
+    def merged(self, overrides: dict[str, Any]) -> Settings:
+        """A copy with non-None `overrides` applied (values converted from strings where needed)."""
+        return replace(self, **{k: _convert(k, v) for k, v in overrides.items() if v is not None})
+
+
+_TYPES = {f.name: f.type for f in fields(Settings)}
+
+
+def describe() -> list[tuple[str, str, Any]]:
+    """(name, description, default) for every setting: the source of the docs and --help."""
+    return [(f.name, f.metadata["doc"], f.default) for f in fields(Settings)]
+
+
+def load_settings(flags: dict[str, Any] | None = None, *, home: Path | None = None) -> Settings:
+    """Build the settings from the config file, then `HEARTH_*` variables, then command-line flags."""
+    settings = Settings()
+    path = (home or hearth_home()) / "config.toml"
+    if path.is_file():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+            raise InvalidOptionError(f"{path} is not valid TOML: {err}") from err
+        unknown = set(data) - set(_TYPES)
+        if unknown:
+            raise InvalidOptionError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}")
+        settings = settings.merged(data)
+    env: dict[str, Any] = {}
+    for name in _TYPES:
+        value = os.environ.get("HEARTH_" + name.upper())
+        if value is not None and value != "":
+            env[name] = value
+    host = env.get("host")
+    if isinstance(host, str) and ":" in host and not host.startswith("["):
+        env["host"], env["port"] = host.rsplit(":", 1)
+    settings = settings.merged(env)
+    return settings.merged(flags or {})
+
+
+def _convert(name: str, value: Any) -> Any:
+    kind = str(_TYPES.get(name, ""))
+    if name not in _TYPES:
+        raise InvalidOptionError(f"unknown setting {name!r}")
+    try:
+        if name == "keep_alive":
+            return parse_duration(value)
+        if kind.startswith("tuple"):
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(str(i).strip() for i in items if str(i).strip())
+        if kind == "int":
+            if isinstance(value, bool):
+                raise ValueError
+            return int(value)
+        return value if value is None else str(value)
+    except (TypeError, ValueError):
+        raise InvalidOptionError(f"setting {name!r} has an invalid value {value!r}", field=name) from None
+
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from Ollama-style durations: 300, "300", "5m", "1h30m", "-1" (forever), "0" (at once)."""
+    if isinstance(value, bool):
+        raise InvalidOptionError("keep_alive must be a duration like '5m' or a number of seconds", field="keep_alive")
+    if isinstance(value, (int, float)):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise InvalidOptionError("keep_alive must be finite", field="keep_alive")
+        return -1.0 if value < 0 else float(value)
+    text = str(value).strip().lower()
+    try:
+        return parse_duration(float(text))
+    except ValueError:
+        pass
+    total, number, negative = 0.0, "", text.startswith("-")
+    rest = text.lstrip("-")
+    i = 0
+    while i < len(rest):
+        ch = rest[i]
+        if ch.isdigit() or ch == ".":
+            number += ch
+            i += 1
+            continue
+        unit = "ms" if rest.startswith("ms", i) else ch
+        if unit not in _UNITS or not number:
+            raise InvalidOptionError(f"keep_alive {value!r} is not a duration like '5m' or '1h30m'", field="keep_alive")
+        total += float(number) * _UNITS[unit]
+        number, i = "", i + len(unit)
+    if number:
+        raise InvalidOptionError(f"keep_alive {value!r} needs a unit (s, m or h)", field="keep_alive")
+    return -1.0 if negative else total

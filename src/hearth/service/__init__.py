@@ -1,0 +1,8 @@
+"""The service layer: the one API that the CLI and the server are thin clients of."""
+
+from hearth.service.core import Embeddings, Hearth
+from hearth.service.generation import Generation
+from hearth.service.loaded import LoadedModel
+from hearth.service.scheduler import Scheduler, estimate_bytes
+
+__all__ = ["Embeddings", "Generation", "Hearth", "LoadedModel", "Scheduler", "estimate_bytes"]

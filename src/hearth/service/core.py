@@ -1,0 +1,95 @@
+"""`Hearth`: the one service that the CLI and the HTTP server both drive."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hearth.config import Settings, load_settings
+from hearth.errors import HearthError, InvalidRequestError
+from hearth.options import Options
+from hearth.service.generation import Generation
+from hearth.service.loaded import LoadedModel
+from hearth.service.scheduler import ClientFactory, Scheduler
+from hearth.store import ModelStore
+from hearth.types import Message
+
+MAX_MESSAGES = 10_000
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """Vectors for each input and the number of tokens read."""
+
+    model: str
+    vectors: list[list[float]]
+    prompt_tokens: int
+
+
+class Hearth:
+    """Models on disk (`store`), models in memory (`scheduler`), and generation over both."""
+
+    def __init__(self, settings: Settings | None = None, store: ModelStore | None = None,
+                 client_factory: ClientFactory | None = None) -> None:
+        self.settings = settings or load_settings()
+        self.store = store or ModelStore()
+        self.scheduler = Scheduler(self.store, self.settings, client_factory)
+
+    def _acquire(self, model: str, options: dict[str, Any] | Options | None,
+                 keep_alive: float | None) -> tuple[LoadedModel, Options, int]:
+        num_ctx = options.num_ctx if isinstance(options, Options) else (options or {}).get("num_ctx")
+        if num_ctx is not None and (isinstance(num_ctx, bool) or not isinstance(num_ctx, int)):
+            num_ctx = None  # parse_options below reports the bad value
+        was_loaded = any(m.name == model for m in self.scheduler.loaded())
+        loaded = self.scheduler.acquire(model, num_ctx=num_ctx, keep_alive=keep_alive)
+        try:
+            opts = loaded.options(options)
+        except HearthError:
+            self.scheduler.release(loaded)
+            raise
+        return loaded, opts, 0 if was_loaded else loaded.load_ns
+
+    def chat(self, model: str, messages: list[Message], options: dict[str, Any] | Options | None = None,
+             *, keep_alive: float | None = None) -> Generation:
+        """Answer the last message of a conversation with `model`."""
+        if not messages:
+            raise InvalidRequestError("a chat needs at least one message", field="messages")
+        if len(messages) > MAX_MESSAGES:
+            raise InvalidRequestError(f"at most {MAX_MESSAGES} messages are allowed", field="messages")
+        loaded, opts, load_ns = self._acquire(model, options, keep_alive)
+        try:
+            job, notices = loaded.chat_job(messages, opts)
+        except BaseException:
+            self.scheduler.release(loaded)
+            raise
+        return Generation(loaded, job, notices, self.scheduler.release, load_ns)
+
+    def generate(self, model: str, prompt: str, options: dict[str, Any] | Options | None = None, *,
+                 system: str | None = None, raw: bool = False, keep_alive: float | None = None) -> Generation:
+        """Complete a single prompt (through the chat template unless `raw`)."""
+        loaded, opts, load_ns = self._acquire(model, options, keep_alive)
+        try:
+            job, notices = loaded.prompt_job(prompt, opts, system=system, raw=raw)
+        except BaseException:
+            self.scheduler.release(loaded)
+            raise
+        return Generation(loaded, job, notices, self.scheduler.release, load_ns)
+
+    def embed(self, model: str, inputs: list[str], *, keep_alive: float | None = None) -> Embeddings:
+        """Embedding vectors (mean-pooled) for each input text."""
+        loaded, _, _ = self._acquire(model, None, keep_alive)
+        try:
+            pairs = loaded.client.call("embed", list(inputs))
+        finally:
+            self.scheduler.release(loaded)
+        return Embeddings(loaded.name, [v for v, _ in pairs], sum(n for _, n in pairs))
+
+    def load(self, model: str, *, keep_alive: float | None = None, num_ctx: int | None = None) -> LoadedModel:
+        """Load a model without generating (Ollama's empty request); returns it released."""
+        loaded = self.scheduler.acquire(model, num_ctx=num_ctx, keep_alive=keep_alive)
+        self.scheduler.release(loaded)
+        return loaded
+
+    def close(self) -> None:
+        """Unload every model."""
+        self.scheduler.close()

@@ -1,0 +1,104 @@
+"""A model loaded in a worker, and turning conversations into engine jobs for it."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from hearth.chat import ChatTemplate, fit_messages, reserve_for_answer
+from hearth.engine import Job, WorkerClient
+from hearth.errors import ContextOverflowError
+from hearth.options import Options, parse_options
+from hearth.store import Manifest
+from hearth.types import Message, Notice
+
+
+@dataclass
+class LoadedModel:
+    """One model name served by one worker process."""
+
+    manifest: Manifest
+    client: WorkerClient
+    n_ctx: int
+    estimate_bytes: int
+    load_ns: int
+    keep_alive: float = 300.0
+    in_flight: int = 0
+    last_used: float = field(default_factory=time.monotonic)
+    template: ChatTemplate = field(init=False)
+    defaults: Options = field(init=False)
+
+    def __post_init__(self) -> None:
+        info = self.client.info
+        self.template = ChatTemplate(
+            self.manifest.template or self.manifest.info.chat_template,
+            bos_token=info.get("bos_text", ""), eos_token=info.get("eos_text", ""),
+        )
+        self.defaults = parse_options(self.manifest.parameters)
+
+    @property
+    def name(self) -> str:
+        """The model name this worker serves."""
+        return self.manifest.name
+
+    @property
+    def expires_at(self) -> float | None:
+        """Monotonic time at which an idle model unloads (None: never, or busy)."""
+        if self.keep_alive < 0 or self.in_flight:
+            return None
+        return self.last_used + self.keep_alive
+
+    def options(self, raw: dict[str, Any] | Options | None) -> Options:
+        """The model's defaults with the request's options applied."""
+        if isinstance(raw, Options):
+            return raw
+        return parse_options(raw, self.defaults)
+
+    def tokens_for(self, text: str) -> list[int]:
+        """Tokenize a rendered prompt, adding BOS only if the model wants it and the text lacks it."""
+        bos = self.client.info.get("bos_text", "")
+        add = bool(self.client.info.get("add_bos")) and not (bos and text.startswith(bos))
+        return self.client.tokenize(text, add_special=add)
+
+    def chat_job(self, messages: list[Message], options: Options) -> tuple[Job, list[Notice]]:
+        """Render, fit and tokenize a conversation; notices say what had to be trimmed."""
+        if self.manifest.system and not any(m.role == "system" for m in messages):
+            messages = [Message("system", self.manifest.system), *messages]
+        if self.template.is_fallback:
+            notices = [Notice("this model has no chat template; using ChatML")]
+        else:
+            notices = []
+        fitted = fit_messages(
+            messages, lambda ms: self.tokens_for(self.template.render(ms)),
+            self.n_ctx, reserve_for_answer(self.n_ctx, options.num_predict),
+        )
+        if fitted.dropped:
+            notices.append(Notice(
+                f"the conversation is longer than the {self.n_ctx}-token context: the {fitted.dropped} oldest "
+                "message(s) were left out of this answer"))
+        return self._job(fitted.tokens, options), notices
+
+    def prompt_job(self, prompt: str, options: Options, *, system: str | None = None,
+                   raw: bool = False) -> tuple[Job, list[Notice]]:
+        """A single prompt: through the chat template, or as-is when `raw`."""
+        if raw:
+            tokens = self.tokens_for(prompt)
+            if len(tokens) >= self.n_ctx:
+                raise ContextOverflowError(
+                    f"the prompt is {len(tokens)} tokens but the context holds {self.n_ctx}",
+                    hint="shorten the prompt or raise num_ctx")
+            return self._job(tokens, options), []
+        messages = ([Message("system", system)] if system else []) + [Message("user", prompt)]
+        return self.chat_job(messages, options)
+
+    def _job(self, tokens: list[int], options: Options) -> Job:
+        sampling = {
+            "temperature": options.temperature, "top_k": options.top_k, "top_p": options.top_p,
+            "min_p": options.min_p, "repeat_penalty": options.repeat_penalty,
+            "repeat_last_n": self.n_ctx if options.repeat_last_n == -1 else options.repeat_last_n,
+            "presence_penalty": options.presence_penalty, "frequency_penalty": options.frequency_penalty,
+            "seed": options.seed, "grammar": options.grammar,
+        }
+        max_tokens = options.num_predict if options.num_predict > 0 else -1
+        return Job(self.client.new_job_id(), tokens, sampling, max_tokens=max_tokens, stop=options.stop)

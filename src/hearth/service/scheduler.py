@@ -1,0 +1,172 @@
+"""The scheduler: which models are loaded, for how long, and whether one more request may wait.
+
+Models load on demand into their own worker process and stay for `keep_alive` seconds after their last
+request (0 unloads as soon as the request ends, -1 keeps them until `hearth stop`). Loading a model that
+would break the memory budget or the maximum number of loaded models first unloads idle models, least
+recently used first; if that is not enough it fails with `InsufficientMemoryError` (or `BusyError` when
+the models in the way are busy) instead of swapping the machine to death. Each model admits its slots plus
+`max_queue` requests; the next one gets `BusyError` (HTTP 503 with Retry-After).
+
+The worker constructor is injected (`client_factory`), so tests can count loads or kill workers.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import psutil
+
+from hearth.config import Settings
+from hearth.engine import WorkerClient, WorkerConfig, default_context, kv_bytes_per_token, physical_cores
+from hearth.errors import BusyError, InsufficientMemoryError
+from hearth.service.loaded import LoadedModel
+from hearth.store import Manifest, ModelStore
+
+ClientFactory = Callable[[WorkerConfig], WorkerClient]
+COMPUTE_OVERHEAD = 64 << 20  # compute buffers and the worker's own Python, measured on small models
+
+
+def estimate_bytes(manifest: Manifest, n_ctx: int, n_seq: int) -> int:
+    """Memory a loaded model needs: weights + KV cache for every slot + compute buffers."""
+    info = manifest.info
+    kv = kv_bytes_per_token(info.block_count or 0, info.head_count or 1, info.head_count_kv or 1,
+                            info.embedding_length or 0)
+    return manifest.size + kv * n_ctx * n_seq + COMPUTE_OVERHEAD
+
+
+class Scheduler:
+    """Loads, shares, expires and unloads model workers."""
+
+    def __init__(self, store: ModelStore, settings: Settings,
+                 client_factory: ClientFactory | None = None) -> None:
+        self.store = store
+        self.settings = settings
+        self.client_factory: ClientFactory = client_factory or WorkerClient
+        self._models: dict[str, LoadedModel] = {}
+        self._lock = threading.RLock()
+        self._closed = threading.Event()
+        self._reaper = threading.Thread(target=self._reap, name="hearth-reaper", daemon=True)
+        self._reaper.start()
+
+    @property
+    def budget(self) -> int:
+        """Bytes all loaded models may use together."""
+        return self.settings.memory_budget or int(psutil.virtual_memory().total * 0.8)
+
+    # -- acquire / release ----------------------------------------------------------------------------------
+    def acquire(self, name: str, *, num_ctx: int | None = None, keep_alive: float | None = None) -> LoadedModel:
+        """The loaded model for `name` (loading it if needed), with one more request counted in flight."""
+        manifest = self.store.get(name)
+        with self._lock:
+            loaded = self._models.get(manifest.name)
+            if loaded is not None and (not loaded.client.alive or _wants_reload(loaded, num_ctx)):
+                self._unload(loaded)
+                loaded = None
+            if loaded is None:
+                loaded = self._load(manifest, num_ctx)
+            limit = loaded.client.info["n_seq"] + self.settings.max_queue
+            if loaded.in_flight >= limit:
+                raise BusyError(f"model '{loaded.name}' has {loaded.in_flight} requests in progress or waiting",
+                                hint="try again in a moment", retry_after=2)
+            loaded.in_flight += 1
+            if keep_alive is not None:
+                loaded.keep_alive = keep_alive
+            loaded.last_used = time.monotonic()
+            return loaded
+
+    def release(self, loaded: LoadedModel) -> None:
+        """A request on `loaded` finished; unload at once if its keep-alive is 0."""
+        with self._lock:
+            loaded.in_flight = max(0, loaded.in_flight - 1)
+            loaded.last_used = time.monotonic()
+            if loaded.in_flight == 0 and (loaded.keep_alive == 0 or not loaded.client.alive):
+                self._unload(loaded)
+
+    # -- loading --------------------------------------------------------------------------------------------
+    def _load(self, manifest: Manifest, num_ctx: int | None) -> LoadedModel:
+        n_seq = max(1, self.settings.num_parallel)
+        info = manifest.info
+        kv = kv_bytes_per_token(info.block_count or 0, info.head_count or 1, info.head_count_kv or 1,
+                                info.embedding_length or 0)
+        n_ctx = num_ctx or self.settings.num_ctx or default_context(info.context_length or 0, kv, n_seq)
+        need = estimate_bytes(manifest, n_ctx, n_seq)
+        self._make_room(manifest.name, need)
+        threads = self.settings.num_threads or physical_cores()
+        config = WorkerConfig(str(self.store.model_path(manifest)), n_ctx=n_ctx, n_seq=n_seq,
+                              n_threads=threads, n_threads_batch=threads)
+        started = time.perf_counter_ns()
+        client = self.client_factory(config)
+        loaded = LoadedModel(manifest, client, n_ctx=client.info["n_ctx"], estimate_bytes=need,
+                             load_ns=time.perf_counter_ns() - started, keep_alive=self.settings.keep_alive)
+        self._models[manifest.name] = loaded
+        return loaded
+
+    def _make_room(self, name: str, need: int) -> None:
+        if need > self.budget:
+            raise InsufficientMemoryError(
+                f"model '{name}' needs about {_gb(need)} but the memory budget is {_gb(self.budget)}",
+                hint="use a smaller model or quantization, or a smaller num_ctx")
+        while True:
+            used = sum(m.estimate_bytes for m in self._models.values())
+            full = len(self._models) >= max(1, self.settings.max_loaded_models)
+            if used + need <= self.budget and not full:
+                return
+            idle = [m for m in self._models.values() if m.in_flight == 0]
+            if not idle:
+                raise BusyError(f"no room to load '{name}': the loaded models are all busy",
+                                hint="try again when a request finishes", retry_after=5)
+            self._unload(min(idle, key=lambda m: m.last_used))
+
+    def _unload(self, loaded: LoadedModel) -> None:
+        if self._models.get(loaded.name) is loaded:
+            del self._models[loaded.name]
+        loaded.client.close()
+
+    # -- inspection and control -----------------------------------------------------------------------------
+    def loaded(self) -> list[LoadedModel]:
+        """The models currently loaded."""
+        with self._lock:
+            return list(self._models.values())
+
+    def stop(self, name: str) -> bool:
+        """Unload a model now (its running requests end with an error); False if it was not loaded."""
+        with self._lock:
+            loaded = self._models.get(self.store.get(name).name)
+            if loaded is None:
+                return False
+            self._unload(loaded)
+            return True
+
+    def memory(self, loaded: LoadedModel) -> int:
+        """Resident memory of a model's worker process, in bytes."""
+        try:
+            return int(psutil.Process(loaded.client.pid).memory_info().rss) if loaded.client.pid else 0
+        except psutil.Error:
+            return 0
+
+    def close(self) -> None:
+        """Unload everything and stop the reaper."""
+        self._closed.set()
+        with self._lock:
+            for loaded in list(self._models.values()):
+                self._unload(loaded)
+
+    def _reap(self) -> None:
+        while not self._closed.wait(1.0):
+            now = time.monotonic()
+            with self._lock:
+                for loaded in list(self._models.values()):
+                    expires = loaded.expires_at
+                    if (expires is not None and now >= expires) or (not loaded.client.alive and not loaded.in_flight):
+                        self._unload(loaded)
+
+
+def _wants_reload(loaded: LoadedModel, num_ctx: int | None) -> bool:
+    return bool(num_ctx) and num_ctx != loaded.n_ctx and loaded.in_flight == 0
+
+
+def _gb(n: int) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"
+
