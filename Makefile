@@ -1,0 +1,36 @@
+# `make run` sets everything up (idempotently) and starts a chat with the bundled model.
+# `make test` sets up the same way and runs the whole test suite.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.hearth-setup
+
+.PHONY: setup run test lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock scripts/build-engine.sh
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade "pip>=24"
+	PY=$(BIN)/python scripts/build-engine.sh
+	$(BIN)/python -m pip install -q --no-deps -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps --force-reinstall .build/wheels/llama_cpp_python-*.whl
+	$(BIN)/python -m pip install -q --no-deps -e .
+	$(BIN)/python -m hearth.engine.selfcheck
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/hearth chat
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+
+bench: setup
+	bench/build_llamacpp.sh
+	$(BIN)/python bench/engine_bench.py
+
+clean:
+	rm -rf $(VENV) .build

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Build llama-cpp-python from its sdist with the flags Hearth needs, into .build/wheels/.
+#
+# Why not `pip install llama-cpp-python`: ggml's AMX code path segfaults on the first decode on some Xeon
+# CPUs, so we compile without AMX (laptops have no AMX, so this costs users nothing). pip's wheel cache
+# ignores CMAKE_ARGS and would silently reuse a wheel built without these flags, so we build the wheel
+# ourselves with --no-cache-dir and install that exact file.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+VERSION=$(sed -n 's/.*"llama-cpp-python==\([0-9.]*\)".*/\1/p' pyproject.toml)
+SDIST_DIR=.build/sdist
+WHEEL_DIR=.build/wheels
+mkdir -p "$SDIST_DIR" "$WHEEL_DIR"
+if ls "$WHEEL_DIR"/llama_cpp_python-"$VERSION"-*.whl >/dev/null 2>&1; then
+  exit 0
+fi
+if [ ! -f "$SDIST_DIR/llama_cpp_python-$VERSION.tar.gz" ]; then
+  "$PY" -m pip download -q --no-binary :all: --no-deps "llama-cpp-python==$VERSION" -d "$SDIST_DIR"
+fi
+FLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+echo "Compiling llama.cpp (llama-cpp-python $VERSION) without AMX; this takes about 5 minutes on 2 cores..." >&2
+CMAKE_ARGS="-DCMAKE_C_FLAGS='$FLAGS' -DCMAKE_CXX_FLAGS='$FLAGS'" \
+CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)} \
+  "$PY" -m pip wheel -q --no-deps --no-cache-dir "$SDIST_DIR/llama_cpp_python-$VERSION.tar.gz" -w "$WHEEL_DIR"
