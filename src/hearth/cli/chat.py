@@ -56,11 +56,11 @@ class ChatSession:
         """Send one user message and stream the answer; Ctrl-C stops it and keeps the chat going."""
         history = ([Message("system", self.system)] if self.system else []) + self.messages
         user = Message("user", text)
-        generation = service().chat(self.model, [*history, user], self.options)
-        events = iter(generation)
         parts: list[str] = []
         done: Done | None = None
+        events = None
         try:
+            events = iter(service().chat(self.model, [*history, user], self.options))
             for event in events:
                 if isinstance(event, TextChunk):
                     parts.append(event.text)
@@ -71,7 +71,8 @@ class ChatSession:
                 elif isinstance(event, Done):
                     done = event
         except KeyboardInterrupt:
-            events.close()  # type: ignore[attr-defined]
+            if events is not None:
+                events.close()  # type: ignore[attr-defined]
             click.secho("\n[answer stopped]", fg="yellow", err=True)
             return
         sys.stdout.write("\n\n" if parts else "\n")
