@@ -47,7 +47,8 @@ def show(model: str, template: bool, as_json: bool) -> None:
     if template:
         click.echo(m.template or info.chat_template or "(no chat template: ChatML is used)")
         return
-    params = f"{info.parameter_count / 1e9:.2f}B" if info.parameter_count >= 1e9 else f"{info.parameter_count / 1e6:.0f}M"
+    count = info.parameter_count
+    params = f"{count / 1e9:.2f}B" if count >= 1e9 else f"{count / 1e6:.0f}M"
     rows = [
         ("name", m.name), ("architecture", info.architecture), ("parameters", params),
         ("quantization", info.quantization), ("file size", _size(m.size)),

@@ -17,7 +17,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from hearth.engine.jobs import Job
 from hearth.engine.llama import Batch, Context, Model, Sampler

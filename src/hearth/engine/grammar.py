@@ -1,0 +1,65 @@
+"""JSON output constraints as llama.cpp GBNF grammars, for `format: "json"` and JSON schemas.
+
+The converter is llama-cpp-python's `llama_cpp/llama_grammar.py`, a pure-Python port of llama.cpp's
+`json-schema-to-grammar`. Importing it the usual way would run `llama_cpp/__init__.py`, which loads the
+native library; processes that must never hold llama.cpp (the HTTP server) would then hold it. So the one
+file is loaded on its own, by path, found with `importlib.util.find_spec` (which does not run the package).
+The grammar string then travels to the worker in `Job.sampling["grammar"]`, where llama.cpp parses it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from functools import lru_cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from hearth.errors import InvalidRequestError
+
+MAX_SCHEMA_BYTES = 64 << 10
+MAX_GRAMMAR_BYTES = 256 << 10
+
+
+@lru_cache(maxsize=1)
+def _converter() -> ModuleType:
+    spec = importlib.util.find_spec("llama_cpp")
+    if spec is None or not spec.submodule_search_locations:
+        raise InvalidRequestError("JSON output needs the llama-cpp-python package, which is not installed")
+    for folder in spec.submodule_search_locations:
+        path = Path(folder) / "llama_grammar.py"
+        if path.is_file():
+            module_spec = importlib.util.spec_from_file_location("hearth_llama_grammar", path)
+            assert module_spec is not None and module_spec.loader is not None
+            module = importlib.util.module_from_spec(module_spec)
+            module_spec.loader.exec_module(module)
+            return module
+    raise InvalidRequestError("llama-cpp-python's grammar converter was not found")
+
+
+def json_grammar() -> str:
+    """A grammar for any JSON object (`format: "json"`, `response_format: {"type": "json_object"}`)."""
+    return str(_converter().JSON_GBNF)
+
+
+def schema_grammar(schema: Any, *, field: str = "format") -> str:
+    """A grammar that only admits JSON matching `schema`; InvalidRequestError naming `field` if unusable."""
+    if not isinstance(schema, dict):
+        raise InvalidRequestError("a JSON schema must be an object", field=field)
+    try:
+        text = json.dumps(schema, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        raise InvalidRequestError("the JSON schema is not valid JSON", field=field) from None
+    if len(text) > MAX_SCHEMA_BYTES:
+        raise InvalidRequestError(f"the JSON schema is larger than {MAX_SCHEMA_BYTES // 1024} KiB", field=field)
+    try:
+        grammar = str(_converter().json_schema_to_gbnf(text))
+    except RecursionError:
+        raise InvalidRequestError("the JSON schema is nested too deeply", field=field) from None
+    except Exception as err:  # the converter raises ValueError, KeyError, TypeError, AssertionError...
+        reason = str(err)[:200] or type(err).__name__
+        raise InvalidRequestError(f"the JSON schema is not supported: {reason}", field=field) from None
+    if len(grammar) > MAX_GRAMMAR_BYTES:
+        raise InvalidRequestError("the JSON schema expands to a grammar that is too large", field=field)
+    return grammar
