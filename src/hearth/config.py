@@ -39,6 +39,8 @@ class Settings:
     num_parallel: int = _doc("Requests one model decodes together (slots per model).", 4)
     max_queue: int = _doc("Requests that may wait per model before new ones get 503.", 16)
     memory_budget: int = _doc("Bytes loaded models may use (0 = 80% of total RAM).", 0)
+    prompt_cache_bytes: int = _doc("RAM per model for saved conversation states (prompt cache; 0 = off).",
+                                   256 << 20)
     num_ctx: int = _doc("Context tokens per request (0 = sized to the model and free memory).", 0)
     num_threads: int = _doc("Threads for decoding (0 = physical cores).", 0)
     max_body_bytes: int = _doc("Largest request body the server accepts.", 8 * 1024 * 1024)

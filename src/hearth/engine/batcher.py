@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from hearth.engine.cache import PromptCache, common_prefix
 from hearth.engine.jobs import Job
 from hearth.engine.llama import Batch, Context, Model, Sampler
 from hearth.engine.text import StopMatcher, Utf8Stream
@@ -43,6 +44,7 @@ class _Slot:
     stats: Stats = field(default_factory=Stats)
     t_start: int = 0
     t_first: int = 0
+    last_used: int = 0
 
 
 Emit = Callable[[int, Event], None]
@@ -51,15 +53,23 @@ Emit = Callable[[int, Event], None]
 class Batcher:
     """Schedules jobs onto the context's sequences and decodes them together."""
 
-    def __init__(self, model: Model, ctx: Context, emit: Emit) -> None:
+    def __init__(self, model: Model, ctx: Context, emit: Emit, cache: PromptCache | None = None,
+                 prefill_chunk: int | None = None) -> None:
         self.model = model
         self.ctx = ctx
         self.emit = emit
+        self.cache = cache
+        # while other sequences are generating, a newcomer's prompt is read this many tokens per step,
+        # so their streams keep flowing instead of pausing for a whole n_batch prompt chunk
+        self.prefill_chunk = prefill_chunk or max(32, ctx.n_batch // 4)
         self.slots = [_Slot(seq=i) for i in range(ctx.n_seq)]
         self.waiting: deque[Job] = deque()
         self.batch = Batch(ctx.n_batch, ctx.n_seq)
         self.cache_hits = 0
         self.cached_tokens = 0
+        self.prompt_tokens = 0
+        self.generated_tokens = 0
+        self._clock = 0
 
     # -- public -------------------------------------------------------------------------------------------
     def submit(self, job: Job) -> None:
@@ -124,15 +134,44 @@ class Batcher:
             if not free:
                 return
             job = self.waiting.popleft()
-            slot = max(free, key=lambda s: _common_prefix(s.cached, job.tokens))
             try:
+                slot = self._choose_slot(free, job.tokens)
                 self._start(slot, job)
             except Exception as err:  # a bad grammar, for instance
-                slot.job = None
+                for s in self.slots:
+                    if s.job is job:
+                        s.job = None
                 self.emit(job.id, Done("error", error=str(err)))
 
+    def _choose_slot(self, free: list[_Slot], tokens: list[int]) -> _Slot:
+        """The free slot holding the longest prefix of `tokens` (else the least recently used one),
+        after restoring a longer prefix from the prompt cache if there is one."""
+        best = max(free, key=lambda s: (common_prefix(s.cached, tokens), -s.last_used))
+        reuse = common_prefix(best.cached, tokens)
+        entry, saved = self.cache.best(tokens) if self.cache is not None else (None, 0)
+        if entry is None or saved <= reuse:
+            self._save(best, keep=reuse)
+            return best
+        target = min(free, key=lambda s: (common_prefix(s.cached, tokens) > 0, s.last_used))
+        self._save(target, keep=0)
+        assert self.cache is not None
+        if self.ctx.load_sequence(target.seq, entry.state):
+            target.cached = list(entry.tokens)
+            self.cache.take(entry)
+        else:
+            self.ctx.forget(target.seq)
+            target.cached = []
+        return target
+
+    def _save(self, slot: _Slot, keep: int) -> None:
+        """Keep a slot's KV state in the prompt cache before overwriting all but `keep` of its tokens."""
+        cache = self.cache
+        if cache is None or len(slot.cached) - keep < cache.min_tokens or not cache.worth_saving(slot.cached):
+            return
+        cache.put(slot.cached, self.ctx.save_sequence(slot.seq))
+
     def _start(self, slot: _Slot, job: Job) -> None:
-        reuse = min(_common_prefix(slot.cached, job.tokens), len(job.tokens) - 1)
+        reuse = min(common_prefix(slot.cached, job.tokens), len(job.tokens) - 1)
         self.ctx.forget(slot.seq, reuse)
         del slot.cached[reuse:]
         slot.sampler = Sampler(self.model, job.sampling)
@@ -145,6 +184,9 @@ class Batcher:
         slot.stats = Stats(prompt_tokens=len(job.tokens), cached_tokens=reuse)
         slot.t_start = time.perf_counter_ns()
         slot.t_first = 0
+        self._clock += 1
+        slot.last_used = self._clock
+        self.prompt_tokens += len(job.tokens)
         if reuse:
             self.cache_hits += 1
             self.cached_tokens += reuse
@@ -152,16 +194,20 @@ class Batcher:
     def _fill_batch(self) -> None:
         batch = self.batch
         batch.clear()
+        generating = 0
         for slot in self.slots:  # generating sequences first: one token each
             slot.logits_at = -1
             if slot.job is not None and not slot.pending:
                 slot.logits_at = batch.add(slot.last_token, slot.n_past, slot.seq, True)
                 slot.cached.append(slot.last_token)
                 slot.n_past += 1
+                generating += 1
+        room = min(batch.free, self.prefill_chunk) if generating else batch.free
         for slot in self.slots:  # then prompt chunks with what room is left
-            if slot.job is None or not slot.pending or batch.free == 0:
+            if slot.job is None or not slot.pending or room <= 0:
                 continue
-            take = min(len(slot.pending), batch.free)
+            take = min(len(slot.pending), room)
+            room -= take
             chunk, slot.pending = slot.pending[:take], slot.pending[take:]
             for i, token in enumerate(chunk):
                 last = not slot.pending and i == take - 1
@@ -180,6 +226,7 @@ class Batcher:
             slot.t_first = now
             slot.stats.prompt_ns = now - slot.t_start
         slot.n_generated += 1
+        self.generated_tokens += 1
         slot.last_token = token
         if self.model.is_eog(token) and not job.ignore_eos:
             slot.n_generated -= 1  # the end-of-generation token is not part of the answer
@@ -219,10 +266,3 @@ class Batcher:
             del slot.cached[slot.n_past:]
         self.emit(job.id, Done(reason, stats, error))  # type: ignore[arg-type]
 
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
@@ -20,6 +21,12 @@ from hearth.errors import InvalidRequestError
 
 MAX_SCHEMA_BYTES = 64 << 10
 MAX_GRAMMAR_BYTES = 256 << 10
+MAX_DEPTH = 64
+MAX_COUNT = 1000  # largest minLength/maxItems/... and regex {n}: the converter expands them inline
+MAX_PATTERN_REPEAT = 100_000  # product of the {n} quantifiers in one pattern
+_COUNT_KEYS = {"minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties",
+               "minContains", "maxContains"}
+_QUANTIFIER = re.compile(r"\{(\d+)(?:,(\d*))?\}")
 
 
 @lru_cache(maxsize=1)
@@ -53,6 +60,7 @@ def schema_grammar(schema: Any, *, field: str = "format") -> str:
         raise InvalidRequestError("the JSON schema is not valid JSON", field=field) from None
     if len(text) > MAX_SCHEMA_BYTES:
         raise InvalidRequestError(f"the JSON schema is larger than {MAX_SCHEMA_BYTES // 1024} KiB", field=field)
+    _check_bounds(schema, field)
     try:
         grammar = str(_converter().json_schema_to_gbnf(text))
     except RecursionError:
@@ -63,3 +71,36 @@ def schema_grammar(schema: Any, *, field: str = "format") -> str:
     if len(grammar) > MAX_GRAMMAR_BYTES:
         raise InvalidRequestError("the JSON schema expands to a grammar that is too large", field=field)
     return grammar
+
+
+def _check_bounds(schema: dict[str, Any], field: str) -> None:
+    """Refuse schemas whose counts would make the converter (or llama.cpp's parser) build huge grammars."""
+    stack: list[tuple[Any, int]] = [(schema, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise InvalidRequestError(f"the JSON schema is nested more than {MAX_DEPTH} levels deep", field=field)
+        if isinstance(node, list):
+            stack.extend((item, depth + 1) for item in node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        for key, value in node.items():
+            if key in _COUNT_KEYS and isinstance(value, (int, float)) and value > MAX_COUNT:
+                raise InvalidRequestError(
+                    f"'{key}' in the JSON schema is {value}; at most {MAX_COUNT} is supported", field=field)
+            if key == "pattern" and isinstance(value, str):
+                _check_pattern(value, field)
+            stack.append((value, depth + 1))
+
+
+def _check_pattern(pattern: str, field: str) -> None:
+    product = 1
+    for match in _QUANTIFIER.finditer(pattern):
+        numbers = [int(n) for n in match.groups() if n]
+        if any(n > MAX_COUNT for n in numbers):
+            raise InvalidRequestError(f"a pattern in the JSON schema repeats more than {MAX_COUNT} times",
+                                      field=field)
+        product *= max(numbers + [1])
+        if product > MAX_PATTERN_REPEAT:
+            raise InvalidRequestError("a pattern in the JSON schema repeats too much", field=field)

@@ -33,3 +33,5 @@ class WorkerConfig:
     flash_attn: int = -1
     use_extra_bufts: bool = True
     embeddings: bool = True
+    lora_paths: tuple[str, ...] = ()
+    cache_bytes: int = 256 << 20

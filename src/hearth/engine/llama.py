@@ -77,8 +77,21 @@ class Model:
         self._pieces: dict[int, bytes] = {}
         self._eog: dict[int, bool] = {}
 
+        self.adapters: list[Any] = []
+
+    def load_adapter(self, path: Path) -> Any:
+        """Load a LoRA adapter GGUF for this model (applied to a context with `Context.use_adapters`)."""
+        ptr = C.llama_adapter_lora_init(self.ptr, str(path).encode())
+        if not ptr:
+            raise EngineError(f"llama.cpp could not load the adapter {path.name}: {recent_log()[-300:]}")
+        self.adapters.append(ptr)
+        return ptr
+
     def close(self) -> None:
-        """Free the weights."""
+        """Free the adapters and the weights."""
+        for adapter in self.adapters:
+            C.llama_adapter_lora_free(adapter)
+        self.adapters = []
         if self.ptr:
             C.llama_model_free(self.ptr)
             self.ptr = None
@@ -191,6 +204,15 @@ class Context:
             C.llama_free(self.ptr)
             self.ptr = None
 
+    def use_adapters(self, adapters: list[Any], scale: float = 1.0) -> None:
+        """Apply LoRA adapters (each at `scale`) to everything this context decodes."""
+        if not adapters:
+            return
+        arr = (C.llama_adapter_lora_p_ctypes * len(adapters))(*adapters)
+        scales = (ctypes.c_float * len(adapters))(*([scale] * len(adapters)))
+        if C.llama_set_adapters_lora(self.ptr, arr, len(adapters), scales) != 0:
+            raise EngineError("llama.cpp could not apply the LoRA adapter(s) to this model")
+
     def decode(self, batch: Batch) -> None:
         """Run the model over a filled batch; raise EngineError on failure."""
         rc = C.llama_decode(self.ptr, batch.raw)
@@ -201,6 +223,19 @@ class Context:
     def forget(self, seq: int, start: int = 0) -> None:
         """Drop a sequence's cached tokens from position `start` on."""
         C.llama_memory_seq_rm(self.mem, seq, start, -1)
+
+    def save_sequence(self, seq: int) -> bytes:
+        """A copy of one sequence's KV state (to restore later with `load_sequence`)."""
+        size = C.llama_state_seq_get_size(self.ptr, seq)
+        buf = (ctypes.c_uint8 * size)()
+        written = C.llama_state_seq_get_data(self.ptr, buf, size, seq)
+        return bytes(buf[:written]) if written else b""
+
+    def load_sequence(self, seq: int, data: bytes) -> bool:
+        """Replace a sequence's KV state with saved data; False if llama.cpp refused it."""
+        self.forget(seq)
+        buf = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+        return C.llama_state_seq_set_data(self.ptr, buf, len(data), seq) > 0
 
     def clear(self) -> None:
         """Empty the whole KV cache."""

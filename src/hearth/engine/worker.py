@@ -22,6 +22,7 @@ from typing import Any
 
 from hearth import errors
 from hearth.engine.batcher import Batcher
+from hearth.engine.cache import PromptCache
 from hearth.engine.jobs import Job, WorkerConfig
 from hearth.engine.llama import Batch, Context, Model, build_info
 from hearth.types import Done, Event
@@ -36,7 +37,10 @@ class _Worker:
             self.model, n_ctx=config.n_ctx * config.n_seq, n_seq=config.n_seq, n_batch=config.n_batch,
             n_threads=config.n_threads, n_threads_batch=config.n_threads_batch, flash_attn=config.flash_attn,
         )
-        self.batcher = Batcher(self.model, self.ctx, self._emit)
+        adapters = [self.model.load_adapter(Path(p)) for p in config.lora_paths]
+        self.ctx.use_adapters(adapters)
+        self.cache = PromptCache(config.cache_bytes)
+        self.batcher = Batcher(self.model, self.ctx, self._emit, self.cache)
         self._embed_ctx: Context | None = None
 
     def info(self) -> dict[str, Any]:
@@ -102,9 +106,11 @@ class _Worker:
         return self.info()
 
     def call_stats(self) -> dict[str, int]:
-        b = self.batcher
+        b, c = self.batcher, self.cache
         return {"slots": self.ctx.n_seq, "slots_busy": b.active(), "waiting": len(b.waiting),
-                "cache_hits": b.cache_hits, "cached_tokens": b.cached_tokens}
+                "cache_hits": b.cache_hits, "cached_tokens": b.cached_tokens, "prompt_tokens": b.prompt_tokens,
+                "generated_tokens": b.generated_tokens, "cache_entries": len(c), "cache_bytes": c.bytes,
+                "cache_saves": c.saves, "cache_restores": c.hits}
 
     def call_embed(self, texts: list[str]) -> list[tuple[list[float], int]]:
         if self._embed_ctx is None:

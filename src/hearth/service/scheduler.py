@@ -91,11 +91,12 @@ class Scheduler:
         kv = kv_bytes_per_token(info.block_count or 0, info.head_count or 1, info.head_count_kv or 1,
                                 info.embedding_length or 0)
         n_ctx = num_ctx or self.settings.num_ctx or default_context(info.context_length or 0, kv, n_seq)
-        need = estimate_bytes(manifest, n_ctx, n_seq)
+        need = estimate_bytes(manifest, n_ctx, n_seq) + self.settings.prompt_cache_bytes
         self._make_room(manifest.name, need)
         threads = self.settings.num_threads or physical_cores()
         config = WorkerConfig(str(self.store.model_path(manifest)), n_ctx=n_ctx, n_seq=n_seq,
-                              n_threads=threads, n_threads_batch=threads)
+                              n_threads=threads, n_threads_batch=threads,
+                              cache_bytes=self.settings.prompt_cache_bytes)
         started = time.perf_counter_ns()
         client = self.client_factory(config)
         loaded = LoadedModel(manifest, client, n_ctx=client.info["n_ctx"], estimate_bytes=need,
