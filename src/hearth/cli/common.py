@@ -18,9 +18,11 @@ def service() -> Any:
     """The process's one `Hearth` service (created on first use, so `--help` stays fast)."""
     global _SERVICE
     if _SERVICE is None:
+        from hearth.config import load_settings
         from hearth.service import Hearth
 
-        _SERVICE = Hearth()
+        # one person at a terminal: one slot, so no KV cache is reserved for parallel requests
+        _SERVICE = Hearth(load_settings({"num_parallel": 1}))
     return _SERVICE
 
 
