@@ -3,18 +3,46 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "length", "cancelled", "error"]
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """A function the model asked to call, with its arguments (already parsed from JSON)."""
+
+    name: str
+    arguments: dict[str, Any]
+    id: str = ""
+
+    def to_template(self) -> dict[str, Any]:
+        """The shape chat templates expect (Hugging Face's convention)."""
+        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}}
+
+
+@dataclass(frozen=True)
 class Message:
-    """One turn of a conversation."""
+    """One turn of a conversation (`tool_calls` on assistant turns; `name`/`tool_call_id` on tool results)."""
 
     role: str
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    name: str | None = None
+    tool_call_id: str | None = None
+    thinking: str | None = None
+
+    def to_template(self) -> dict[str, Any]:
+        """The message as chat templates receive it."""
+        out: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.tool_calls:
+            out["tool_calls"] = [c.to_template() for c in self.tool_calls]
+        if self.name:
+            out["name"] = self.name
+        if self.tool_call_id:
+            out["tool_call_id"] = self.tool_call_id
+        return out
 
 
 @dataclass
@@ -49,6 +77,20 @@ class TextChunk:
 
 
 @dataclass(frozen=True)
+class ThinkingChunk:
+    """A piece of a reasoning model's thinking, kept apart from the answer."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolCallEvent:
+    """The model called a tool (complete: name and parsed arguments)."""
+
+    call: ToolCall
+
+
+@dataclass(frozen=True)
 class Notice:
     """A warning for the user that does not stop generation (e.g. history trimmed to fit)."""
 
@@ -64,4 +106,4 @@ class Done:
     error: str | None = None
 
 
-Event = TextChunk | Notice | Done
+Event = TextChunk | ThinkingChunk | ToolCallEvent | Notice | Done

@@ -83,14 +83,19 @@ class ChatTemplate:
         except jinja2.TemplateSyntaxError as err:
             raise TemplateError(f"the chat template has a syntax error (line {err.lineno}): {err.message}") from err
 
+    @property
+    def supports_tools(self) -> bool:
+        """True if the template renders a `tools` list itself."""
+        return "tools" in self.source
+
     def render(self, messages: list[Message], *, add_generation_prompt: bool = True,
-               tools: list[dict[str, Any]] | None = None) -> str:
+               tools: list[dict[str, Any]] | None = None, extra: dict[str, Any] | None = None) -> str:
         """The prompt text for `messages`, ending with the assistant's turn opener."""
-        payload = [{"role": m.role, "content": m.content} for m in messages]
+        payload = [m.to_template() for m in messages]
         try:
             text = self._compiled.render(
                 messages=payload, add_generation_prompt=add_generation_prompt, bos_token=self.bos_token,
-                eos_token=self.eos_token, tools=tools,
+                eos_token=self.eos_token, tools=tools, **(extra or {}),
             )
         except TemplateError:
             raise

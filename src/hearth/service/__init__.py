@@ -2,7 +2,7 @@
 
 from hearth.service.core import Embeddings, Hearth
 from hearth.service.generation import Generation
-from hearth.service.loaded import LoadedModel
+from hearth.service.loaded import LoadedModel, Turn
 from hearth.service.scheduler import Scheduler, estimate_bytes
 
-__all__ = ["Embeddings", "Generation", "Hearth", "LoadedModel", "Scheduler", "estimate_bytes"]
+__all__ = ["Embeddings", "Generation", "Hearth", "LoadedModel", "Scheduler", "Turn", "estimate_bytes"]

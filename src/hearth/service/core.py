@@ -9,7 +9,7 @@ from hearth.config import Settings, load_settings
 from hearth.errors import HearthError, InvalidRequestError
 from hearth.options import Options
 from hearth.service.generation import Generation
-from hearth.service.loaded import LoadedModel
+from hearth.service.loaded import LoadedModel, Turn
 from hearth.service.scheduler import ClientFactory, Scheduler
 from hearth.store import ModelStore
 from hearth.types import Message
@@ -50,19 +50,19 @@ class Hearth:
         return loaded, opts, 0 if was_loaded else loaded.load_ns
 
     def chat(self, model: str, messages: list[Message], options: dict[str, Any] | Options | None = None,
-             *, keep_alive: float | None = None) -> Generation:
-        """Answer the last message of a conversation with `model`."""
+             *, keep_alive: float | None = None, turn: Turn | None = None) -> Generation:
+        """Answer the last message of a conversation with `model` (with tools/thinking per `turn`)."""
         if not messages:
             raise InvalidRequestError("a chat needs at least one message", field="messages")
         if len(messages) > MAX_MESSAGES:
             raise InvalidRequestError(f"at most {MAX_MESSAGES} messages are allowed", field="messages")
         loaded, opts, load_ns = self._acquire(model, options, keep_alive)
         try:
-            job, notices = loaded.chat_job(messages, opts)
+            job, notices, parser = loaded.chat_job(messages, opts, turn)
         except BaseException:
             self.scheduler.release(loaded)
             raise
-        return Generation(loaded, job, notices, self.scheduler.release, load_ns)
+        return Generation(loaded, job, notices, self.scheduler.release, load_ns, parser)
 
     def generate(self, model: str, prompt: str, options: dict[str, Any] | Options | None = None, *,
                  system: str | None = None, raw: bool = False, keep_alive: float | None = None) -> Generation:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 
+from hearth.chat.parse import OutputParser
 from hearth.engine import Job
 from hearth.service.loaded import LoadedModel
-from hearth.types import Done, Event, Notice
+from hearth.types import Done, Event, Notice, TextChunk, ToolCallEvent
 
 Sink = Callable[[Event], None]
 
@@ -16,8 +17,10 @@ class Generation:
     """One request's stream of events. Iterate it (blocking), or `start(sink)` to receive them in a callback."""
 
     def __init__(self, loaded: LoadedModel, job: Job, notices: list[Notice],
-                 release: Callable[[LoadedModel], None], load_ns: int) -> None:
+                 release: Callable[[LoadedModel], None], load_ns: int, parser: OutputParser | None = None) -> None:
         self.loaded = loaded
+        self.parser = parser
+        self.tool_calls = 0
         self.job = job
         self.notices = notices
         self._release = release
@@ -32,6 +35,8 @@ class Generation:
         return self.loaded.name
 
     def _finish(self, event: Done) -> Done:
+        if self.done is event:
+            return event
         event.stats.load_ns = self.load_ns
         self.done = event
         self._give_back()
@@ -44,14 +49,26 @@ class Generation:
             self._released.set()
         self._release(self.loaded)
 
+    def _split(self, event: Event) -> list[Event]:
+        """Run answer text through the output parser (thinking and tool calls come out typed)."""
+        if isinstance(event, Done):
+            tail = self.parser.finish() if self.parser is not None and event.reason != "error" else []
+            out = [*tail, self._finish(event)]
+        elif isinstance(event, TextChunk) and self.parser is not None:
+            out = self.parser.feed(event.text)
+        else:
+            out = [event]
+        self.tool_calls += sum(1 for e in out if isinstance(e, ToolCallEvent))
+        return out
+
     def __iter__(self) -> Iterator[Event]:
         yield from self.notices
         try:
-            for event in self.loaded.client.stream(self.job):
-                if isinstance(event, Done):
-                    yield self._finish(event)
-                    return
-                yield event
+            for raw in self.loaded.client.stream(self.job):
+                for event in self._split(raw):
+                    yield event
+                    if isinstance(event, Done):
+                        return
         finally:
             self._give_back()
 
@@ -60,8 +77,9 @@ class Generation:
         for notice in self.notices:
             sink(notice)
 
-        def relay(event: Event) -> None:
-            sink(self._finish(event) if isinstance(event, Done) else event)
+        def relay(raw: Event) -> None:
+            for event in self._split(raw):
+                sink(event)
 
         try:
             self.loaded.client.submit(self.job, relay)
@@ -80,7 +98,6 @@ class Generation:
     def text(self) -> str:
         """Run to the end and return the whole answer (raises if it ended in an error)."""
         from hearth.errors import EngineError
-        from hearth.types import TextChunk
 
         parts = [e.text for e in self if isinstance(e, TextChunk)]
         if self.done is not None and self.done.reason == "error":

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hearth.chat import ChatTemplate, fit_messages, reserve_for_answer
+from hearth.chat.parse import OutputParser, detect_format
+from hearth.chat.tools import fallback_messages, forced_call_grammar
 from hearth.engine import Job, WorkerClient
 from hearth.errors import ContextOverflowError
 from hearth.options import Options, parse_options
 from hearth.store import Manifest
 from hearth.types import Message, Notice
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What a chat request adds beyond messages and options: tools, tool choice, thinking."""
+
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    tool_choice: str | None = None  # None/"auto", "none", "required", or a function name
+    think: bool | None = None  # None: the model's default; thinking is always kept apart from the answer
 
 
 @dataclass
@@ -61,23 +72,40 @@ class LoadedModel:
         add = bool(self.client.info.get("add_bos")) and not (bos and text.startswith(bos))
         return self.client.tokenize(text, add_special=add)
 
-    def chat_job(self, messages: list[Message], options: Options) -> tuple[Job, list[Notice]]:
+    def chat_job(self, messages: list[Message], options: Options,
+                 turn: Turn | None = None) -> tuple[Job, list[Notice], OutputParser]:
         """Render, fit and tokenize a conversation; notices say what had to be trimmed."""
+        turn = turn or Turn()
         if self.manifest.system and not any(m.role == "system" for m in messages):
             messages = [Message("system", self.manifest.system), *messages]
-        if self.template.is_fallback:
-            notices = [Notice("this model has no chat template; using ChatML")]
-        else:
-            notices = []
-        fitted = fit_messages(
-            messages, lambda ms: self.tokens_for(self.template.render(ms)),
-            self.n_ctx, reserve_for_answer(self.n_ctx, options.num_predict),
-        )
+        notices = [Notice("this model has no chat template; using ChatML")] if self.template.is_fallback else []
+        tools = turn.tools if turn.tool_choice != "none" else []
+        native = bool(tools) and self.template.supports_tools
+        if tools and not native:
+            messages = fallback_messages(messages, tools)
+        extra = {} if turn.think is None else {"enable_thinking": turn.think}
+
+        rendered = [""]
+
+        def encode(ms: list[Message]) -> list[int]:
+            rendered[0] = self.template.render(ms, tools=tools if native else None, extra=extra)
+            return self.tokens_for(rendered[0])
+
+        fitted = fit_messages(messages, encode, self.n_ctx, reserve_for_answer(self.n_ctx, options.num_predict))
         if fitted.dropped:
             notices.append(Notice(
                 f"the conversation is longer than the {self.n_ctx}-token context: the {fitted.dropped} oldest "
                 "message(s) were left out of this answer"))
-        return self._job(fitted.tokens, options), notices
+        forced = bool(tools) and turn.tool_choice not in (None, "auto", "none")
+        if forced:
+            name = None if turn.tool_choice == "required" else turn.tool_choice
+            options = replace(options, grammar=forced_call_grammar(tools, name))
+        parser = OutputParser(
+            detect_format(self.template.source), tools=bool(tools), forced=forced,
+            thinking=bool(turn.think) or "<think>" in self.template.source,
+            in_thinking=rendered[0].rstrip().endswith("<think>"),
+        )
+        return self._job(fitted.tokens, options), notices, parser
 
     def prompt_job(self, prompt: str, options: Options, *, system: str | None = None,
                    raw: bool = False) -> tuple[Job, list[Notice]]:
@@ -90,7 +118,8 @@ class LoadedModel:
                     hint="shorten the prompt or raise num_ctx")
             return self._job(tokens, options), []
         messages = ([Message("system", system)] if system else []) + [Message("user", prompt)]
-        return self.chat_job(messages, options)
+        job, notices, _ = self.chat_job(messages, options)
+        return job, notices
 
     def _job(self, tokens: list[int], options: Options) -> Job:
         sampling = {
