@@ -44,6 +44,8 @@ class Settings:
     num_ctx: int = _doc("Context tokens per request (0 = sized to the model and free memory).", 0)
     num_threads: int = _doc("Threads for decoding (0 = physical cores).", 0)
     max_body_bytes: int = _doc("Largest request body the server accepts.", 8 * 1024 * 1024)
+    history: bool = _doc("Record conversations in the local history database (false = record nothing).", True)
+    history_days: int = _doc("Delete conversations not touched for this many days (0 = keep forever).", 0)
 
     def merged(self, overrides: dict[str, Any]) -> Settings:
         """A copy with non-None `overrides` applied (values converted from strings where needed)."""
@@ -97,9 +99,22 @@ def _convert(name: str, value: Any) -> Any:
             if isinstance(value, bool):
                 raise ValueError
             return int(value)
+        if kind == "bool":
+            return _boolean(value)
         return value if value is None else str(value)
     except (TypeError, ValueError):
         raise InvalidOptionError(f"setting {name!r} has an invalid value {value!r}", field=name) from None
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(value)
 
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}

@@ -14,7 +14,10 @@ status codes and protocol error bodies *by class* (see `hearth.server.errors`), 
     ├── NotFoundError                a model (or other named thing) that does not exist (→ 404)
     ├── ConflictError                a name that already exists, etc. (→ 409)
     ├── StoreError                   the model store is damaged or a blob failed its hash check (→ 500)
+    │   └── IntegrityError           a file whose sha256 is not the one it should have
     ├── InsufficientMemoryError      a model that does not fit in memory (→ 507)
+    ├── InsufficientStorageError     not enough free disk space for a download (→ 507)
+    ├── DownloadError                a model could not be fetched from Hugging Face or failed verification (→ 502)
     ├── BusyError                    the request queue is full (→ 503, Retry-After)
     └── EngineError                  llama.cpp failed to load or run a model (→ 500)
         └── WorkerCrashedError       the worker process running a model died (→ 503)
@@ -72,8 +75,20 @@ class StoreError(HearthError):
     """The model store is damaged, or a blob failed verification."""
 
 
+class IntegrityError(StoreError):
+    """A file whose content does not match the sha256 it should have (a corrupt or tampered download)."""
+
+
 class InsufficientMemoryError(HearthError):
     """The model would not fit in this machine's memory budget."""
+
+
+class InsufficientStorageError(HearthError):
+    """There is not enough free disk space for a download."""
+
+
+class DownloadError(HearthError):
+    """A download failed: the hub was unreachable or refused, or the file failed its size or hash check."""
 
 
 class BusyError(HearthError):

@@ -11,10 +11,16 @@ import sys
 import click
 
 from hearth import __version__
+from hearth.cli.catalog import catalog
 from hearth.cli.chat import chat
 from hearth.cli.common import fail
+from hearth.cli.create import create
+from hearth.cli.fit import fit
+from hearth.cli.history import history
 from hearth.cli.models import copy, import_, list_, remove, show
+from hearth.cli.pull import pull
 from hearth.cli.run import run
+from hearth.cli.search import search
 from hearth.errors import HearthError
 
 
@@ -24,7 +30,10 @@ def cli() -> None:
     """Run open LLMs on your own computer."""
 
 
-for command in (run, chat, list_, show, remove, copy, import_):
+for command in (run, chat, list_, show, remove, copy, import_, create, history):
+    cli.add_command(command)
+
+for command in (pull, fit, search, catalog):  # getting models, and "will it fit?"
     cli.add_command(command)
 
 try:  # the server commands arrive with their own room

@@ -13,10 +13,11 @@ from typing import Any
 import click
 
 from hearth.cli.common import parse_option_pairs, print_stats, service
+from hearth.cli.history import ChatRecorder, ChatStart, begin_chat, history_options, show_start
+from hearth.cli.pull import ensure_local
 from hearth.errors import HearthError, InvalidOptionError
 from hearth.options import parse_options
 from hearth.paths import ensure_private_dir, hearth_home
-from hearth.store import BUNDLED_NAME
 from hearth.types import Done, Message, Notice, TextChunk
 
 HELP = """Commands:
@@ -37,9 +38,20 @@ Start and end a message with \"\"\" to write several lines. Ctrl-C stops an answ
 @click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE",
               help="Option with Ollama's names (temperature, num_ctx, seed, ...), repeatable.")
 @click.option("--verbose", "-v", is_flag=True, help="Print timings after each answer.")
-def chat(model: str | None, system: str | None, options: tuple[str, ...], verbose: bool) -> None:
-    """Chat with MODEL in the terminal (default: the bundled SmolLM2-135M-Instruct)."""
-    repl(model or BUNDLED_NAME, system=system, options=parse_option_pairs(options), verbose=verbose)
+@history_options
+@click.option("--pull", "pull_missing", is_flag=True,
+              help="Download MODEL first, without asking, if it is a catalog or hf.co name you do not have.")
+def chat(model: str | None, system: str | None, options: tuple[str, ...], verbose: bool, no_history: bool,
+         resume: str | None, fork: str | None, at: int | None, pull_missing: bool) -> None:
+    """Chat with MODEL in the terminal (default: the bundled SmolLM2-135M-Instruct).
+
+    The conversation is recorded in your history (see `hearth history`) unless --no-history is given;
+    --continue and --fork pick a recorded one up again, with its model unless MODEL is given.
+    """
+    if model:
+        model = ensure_local(model, pull=pull_missing)
+    start = begin_chat(model, system, no_history=no_history, resume=resume, fork=fork, at=at)
+    repl(start.model, system=start.system, options=parse_option_pairs(options), verbose=verbose, start=start)
 
 
 class ChatSession:
@@ -51,6 +63,7 @@ class ChatSession:
         self.options = options
         self.verbose = verbose
         self.messages: list[Message] = []
+        self.recorder: ChatRecorder | None = None
 
     def ask(self, text: str) -> None:
         """Send one user message and stream the answer; Ctrl-C stops it and keeps the chat going."""
@@ -60,7 +73,8 @@ class ChatSession:
         done: Done | None = None
         events = None
         try:
-            events = iter(service().chat(self.model, [*history, user], self.options))
+            generation = service().chat(self.model, [*history, user], self.options)
+            events = iter(generation)
             for event in events:
                 if isinstance(event, TextChunk):
                     parts.append(event.text)
@@ -80,6 +94,8 @@ class ChatSession:
             click.secho(f"Error: {done.error if done else 'the model stopped unexpectedly'}", fg="red", err=True)
             return
         self.messages += [user, Message("assistant", "".join(parts))]
+        if self.recorder is not None:
+            self.recorder.turn(self.system, text, "".join(parts), generation, self.options, done)
         if self.verbose:
             print_stats(done.stats)
 
@@ -94,6 +110,8 @@ class ChatSession:
             click.echo(HELP)
         elif name == "/clear":
             self.messages.clear()
+            if self.recorder is not None:
+                self.recorder.new_conversation()
             click.echo("Cleared the conversation.")
         elif name == "/system":
             self._system(arg)
@@ -166,7 +184,7 @@ def read_message(prompt: str = ">>> ") -> str:
         lines.append(more)
 
 
-def _setup_readline() -> None:
+def _setup_readline(keep: bool = True) -> None:
     try:
         import readline
     except ImportError:  # pragma: no cover - Windows without pyreadline
@@ -177,6 +195,8 @@ def _setup_readline() -> None:
     except OSError:
         pass
     readline.set_history_length(1000)
+    if not keep:  # --no-history / history = false: what is typed is not written down anywhere
+        return
     import atexit
 
     def save() -> None:
@@ -190,14 +210,20 @@ def _setup_readline() -> None:
 
 
 def repl(model: str, *, system: str | None = None, options: dict[str, Any] | None = None,
-         verbose: bool = False) -> None:
-    """Run the interactive chat until /bye or Ctrl-D."""
+         verbose: bool = False, start: ChatStart | None = None) -> None:
+    """Run the interactive chat until /bye or Ctrl-D (recording it unless `start` says otherwise)."""
     session = ChatSession(model, system, options or {}, verbose)
     parse_options(session.options)  # refuse bad --option values before loading anything
+    start = start or begin_chat(model, system)
+    session.messages, session.recorder = list(start.messages), start.recorder
     loaded = service().load(model)
     if sys.stdin.isatty():
-        _setup_readline()
+        _setup_readline(keep=start.recorder.history is not None)
     click.secho(f"Chatting with {loaded.name}. Type /? for help, /bye or Ctrl-D to leave.", dim=True, err=True)
+    show_start(start)
+    if start.pending:
+        click.echo(f">>> {start.pending}")
+        session.ask(start.pending)
     while True:
         try:
             line = read_message()

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from hearth.cli.common import service
+from hearth.errors import InvalidRequestError
 
 
 def _size(n: int) -> str:
@@ -37,15 +38,21 @@ def list_(as_json: bool) -> None:
 @click.argument("model")
 @click.option("--template", is_flag=True, help="Print only the chat template.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
-def show(model: str, template: bool, as_json: bool) -> None:
+@click.option("--modelfile", is_flag=True, help="Print a Modelfile that recreates the model (`hearth create`).")
+def show(model: str, template: bool, as_json: bool, modelfile: bool) -> None:
     """Show a model's architecture, size, quantization, context, template and license."""
     m = service().store.get(model)
     if as_json:
         click.echo(m.to_json())
         return
+    if modelfile:
+        from hearth.modelfile import modelfile_for
+
+        click.echo(modelfile_for(service().store, m), nl=False)
+        return
     info = m.info
     if template:
-        click.echo(m.template or info.chat_template or "(no chat template: ChatML is used)")
+        click.echo(m.template_source or m.template or info.chat_template or "(no chat template: ChatML is used)")
         return
     count = info.parameter_count
     params = f"{count / 1e9:.2f}B" if count >= 1e9 else f"{count / 1e6:.0f}M"
@@ -61,10 +68,15 @@ def show(model: str, template: bool, as_json: bool) -> None:
         rows.append(("system", m.system))
     if m.parameters:
         rows.append(("parameters (defaults)", json.dumps(m.parameters)))
+    if m.messages:
+        rows.append(("seed messages", str(len(m.messages))))
+    if m.adapters:
+        rows.append(("LoRA adapters", ", ".join(d[7:19] for d in m.adapters)))
     for label, value in rows:
         click.echo(f"  {label:<22}{value}")
     click.echo("  chat template:")
-    for line in (m.template or info.chat_template or "(none: ChatML is used)").splitlines()[:40]:
+    shown = m.template_source or m.template or info.chat_template or "(none: ChatML is used)"
+    for line in shown.splitlines()[:40]:
         click.echo(f"    {line}")
 
 
@@ -87,10 +99,20 @@ def copy(source: str, destination: str) -> None:
 
 
 @click.command("import")
-@click.argument("path", type=click.Path(path_type=Path))
-@click.option("--name", "-n", required=True, help="Name for the model, e.g. mymodel:q4.")
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.option("--name", "-n", help="Name for the model, e.g. mymodel:q4 (with a folder: the one model to take).")
 @click.option("--link", is_flag=True, help="Hard-link the file instead of copying it (same disk only).")
-def import_(path: Path, name: str, link: bool) -> None:
-    """Add a local GGUF file (a USB stick, a download) to your models after checking it."""
+@click.option("--from", "tool", type=click.Choice(["ollama", "hf", "lmstudio"]),
+              help="Use the models of Ollama, the Hugging Face cache or LM Studio (their usual folder unless PATH "
+                   "is given), linked rather than copied.")
+def import_(path: Path | None, name: str | None, link: bool, tool: str | None) -> None:
+    """Add a GGUF file (a USB stick, a download), or the models in another tool's folder, after checking them."""
+    if tool is not None or path is None or path.is_dir():
+        from hearth.cli.pull import import_folder
+
+        import_folder(path, tool, name)
+        return
+    if not name:
+        raise InvalidRequestError("importing a file needs --name", hint=f"e.g. hearth import {path} --name mymodel")
     m = service().store.import_file(path, name, link=link)
     click.echo(f"imported '{m.name}' ({_size(m.size)}, {m.info.architecture}, {m.info.quantization})")

@@ -8,6 +8,8 @@ import sys
 import click
 
 from hearth.cli.common import parse_option_pairs, print_stats, service
+from hearth.cli.history import begin_chat, record_run
+from hearth.cli.pull import ensure_local
 from hearth.errors import EngineError, InvalidRequestError
 from hearth.types import Done, Notice, TextChunk
 
@@ -22,9 +24,13 @@ from hearth.types import Done, Notice, TextChunk
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the answer and statistics.")
 @click.option("--verbose", "-v", is_flag=True, help="Print timings after the answer (Ollama's format).")
 @click.option("--raw", is_flag=True, help="Send the prompt as-is, without the chat template.")
+@click.option("--no-history", is_flag=True, help="Do not record this prompt and answer in the history.")
+@click.option("--pull", "pull_missing", is_flag=True,
+              help="Download MODEL first, without asking, if it is a catalog or hf.co name you do not have.")
 def run(model: str, prompt: tuple[str, ...], system: str | None, options: tuple[str, ...], as_json: bool,
-        verbose: bool, raw: bool) -> None:
+        verbose: bool, raw: bool, no_history: bool, pull_missing: bool) -> None:
     """Answer PROMPT with MODEL (reads the prompt from stdin when piped; no prompt starts a chat)."""
+    model = ensure_local(model, pull=pull_missing)
     text = " ".join(prompt)
     if not sys.stdin.isatty():
         piped = sys.stdin.read()
@@ -32,11 +38,13 @@ def run(model: str, prompt: tuple[str, ...], system: str | None, options: tuple[
     elif not text:
         from hearth.cli.chat import repl
 
-        repl(model, system=system, options=parse_option_pairs(options))
+        repl(model, system=system, options=parse_option_pairs(options),
+             start=begin_chat(model, system, no_history=no_history))
         return
     if not text.strip():
         raise InvalidRequestError("the prompt is empty", hint='e.g. hearth run smollm2:135m "Why is the sky blue?"')
-    generation = service().generate(model, text, parse_option_pairs(options), system=system, raw=raw)
+    request_options = parse_option_pairs(options)
+    generation = service().generate(model, text, request_options, system=system, raw=raw)
     parts: list[str] = []
     done: Done | None = None
     for event in generation:
@@ -51,6 +59,7 @@ def run(model: str, prompt: tuple[str, ...], system: str | None, options: tuple[
             done = event
     if done is None or done.reason == "error":
         raise EngineError(done.error if done and done.error else "the model stopped unexpectedly")
+    record_run(generation, request_options, system, text, "".join(parts), done, raw=raw, skip=no_history)
     if as_json:
         click.echo(json.dumps(_result(generation.model, "".join(parts), done), ensure_ascii=False))
     else:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hearth.config import Settings, load_settings
 from hearth.errors import HearthError, InvalidRequestError
@@ -11,8 +12,11 @@ from hearth.options import Options
 from hearth.service.generation import Generation
 from hearth.service.loaded import LoadedModel, Turn
 from hearth.service.scheduler import ClientFactory, Scheduler
-from hearth.store import ModelStore
+from hearth.store import Manifest, ModelStore
 from hearth.types import Message
+
+if TYPE_CHECKING:
+    from hearth.fit import FitReport
 
 MAX_MESSAGES = 10_000
 
@@ -89,6 +93,50 @@ class Hearth:
         loaded = self.scheduler.acquire(model, num_ctx=num_ctx, keep_alive=keep_alive)
         self.scheduler.release(loaded)
         return loaded
+
+    def pull(self, name: str, progress: Callable[[dict[str, Any]], None] | None = None, *,
+             force: bool = False) -> Manifest:
+        """Download `name` (a catalog short name or hf.co/OWNER/REPO[:QUANT]) into the store.
+
+        `progress` receives Ollama's pull progress objects (see `hearth.hub.pull`). A model too large for the
+        memory budget is refused before its weights are fetched, unless `force`.
+        """
+        from hearth.fit import this_machine
+        from hearth.hub import pull_model
+
+        machine = this_machine(measure=False)
+        return pull_model(self.store, name, progress, machine, budget=self.model_budget,
+                          n_seq=max(1, self.settings.num_parallel), force=force)
+
+    def fit(self, name: str, *, num_ctx: int | None = None) -> FitReport:
+        """Will `name` (local, catalog or hf.co/...) fit here? Reads only a remote model's header."""
+        from hearth.fit import this_machine
+        from hearth.hub import fit_report
+
+        return fit_report(self.store, name, this_machine(), budget=self.model_budget,
+                          n_seq=max(1, self.settings.num_parallel), n_ctx=num_ctx or self.settings.num_ctx or None)
+
+    def fit_labels(self, manifests: list[Manifest] | None = None) -> dict[str, str]:
+        """"fits" / "tight" / "too large" for each local model (default: all), for listings like /api/tags."""
+        from hearth.fit import label, this_machine
+        from hearth.service.scheduler import model_shape
+
+        machine = this_machine(measure=False)
+        n_seq = max(1, self.settings.num_parallel)
+        labels = {}
+        for manifest in self.store.list() if manifests is None else manifests:
+            try:
+                path = self.store.model_path(manifest)
+            except HearthError:
+                path = None
+            labels[manifest.name] = label(model_shape(manifest, path), machine, self.model_budget, n_seq,
+                                          self.settings.num_ctx or None)
+        return labels
+
+    @property
+    def model_budget(self) -> int:
+        """The memory budget left for one model once its prompt cache is set aside (as the scheduler counts)."""
+        return max(0, self.scheduler.budget - self.settings.prompt_cache_bytes)
 
     def close(self) -> None:
         """Unload every model."""

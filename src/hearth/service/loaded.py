@@ -76,6 +76,9 @@ class LoadedModel:
                  turn: Turn | None = None) -> tuple[Job, list[Notice], OutputParser]:
         """Render, fit and tokenize a conversation; notices say what had to be trimmed."""
         turn = turn or Turn()
+        if self.manifest.messages:  # a Modelfile's MESSAGE seed turns come first, after any system prompt
+            head = 1 if messages and messages[0].role == "system" else 0
+            messages = [*messages[:head], *self.manifest.messages, *messages[head:]]
         if self.manifest.system and not any(m.role == "system" for m in messages):
             messages = [Message("system", self.manifest.system), *messages]
         notices = [Notice("this model has no chat template; using ChatML")] if self.template.is_fallback else []

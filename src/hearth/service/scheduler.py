@@ -15,25 +15,33 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import psutil
 
 from hearth.config import Settings
-from hearth.engine import WorkerClient, WorkerConfig, default_context, kv_bytes_per_token, physical_cores
-from hearth.errors import BusyError, InsufficientMemoryError
+from hearth.engine import WorkerClient, WorkerConfig, default_context, physical_cores
+from hearth.errors import BusyError, HearthError, InsufficientMemoryError
+from hearth.fit import Estimate, ModelShape, cached_shape, estimate, refusal
 from hearth.service.loaded import LoadedModel
 from hearth.store import Manifest, ModelStore
 
 ClientFactory = Callable[[WorkerConfig], WorkerClient]
-COMPUTE_OVERHEAD = 64 << 20  # compute buffers and the worker's own Python, measured on small models
 
 
-def estimate_bytes(manifest: Manifest, n_ctx: int, n_seq: int) -> int:
-    """Memory a loaded model needs: weights + KV cache for every slot + compute buffers."""
-    info = manifest.info
-    kv = kv_bytes_per_token(info.block_count or 0, info.head_count or 1, info.head_count_kv or 1,
-                            info.embedding_length or 0)
-    return manifest.size + kv * n_ctx * n_seq + COMPUTE_OVERHEAD
+def model_shape(manifest: Manifest, path: Path | None = None) -> ModelShape:
+    """What a stored model's memory depends on: from its file's header if readable, else its manifest."""
+    if path is not None:
+        try:
+            return cached_shape(path)
+        except (HearthError, OSError):
+            pass
+    return ModelShape.from_info(manifest.info)
+
+
+def estimate_bytes(manifest: Manifest, n_ctx: int, n_seq: int, path: Path | None = None) -> int:
+    """Memory a loaded model needs: weights + KV cache for every slot + compute + runtime (see hearth.fit)."""
+    return estimate(model_shape(manifest, path), n_ctx, n_seq).total
 
 
 class Scheduler:
@@ -61,7 +69,7 @@ class Scheduler:
         manifest = self.store.get(name)
         with self._lock:
             loaded = self._models.get(manifest.name)
-            if loaded is not None and (not loaded.client.alive or _wants_reload(loaded, num_ctx)):
+            if loaded is not None and (not loaded.client.alive or _wants_reload(loaded, num_ctx, manifest)):
                 self._unload(loaded)
                 loaded = None
             if loaded is None:
@@ -87,16 +95,18 @@ class Scheduler:
     # -- loading --------------------------------------------------------------------------------------------
     def _load(self, manifest: Manifest, num_ctx: int | None) -> LoadedModel:
         n_seq = max(1, self.settings.num_parallel)
-        info = manifest.info
-        kv = kv_bytes_per_token(info.block_count or 0, info.head_count or 1, info.head_count_kv or 1,
-                                info.embedding_length or 0)
-        n_ctx = num_ctx or self.settings.num_ctx or default_context(info.context_length or 0, kv, n_seq)
-        need = estimate_bytes(manifest, n_ctx, n_seq) + self.settings.prompt_cache_bytes
-        self._make_room(manifest.name, need)
+        path = self.store.model_path(manifest)
+        shape = model_shape(manifest, path)
+        n_ctx = num_ctx or self.settings.num_ctx or default_context(
+            manifest.info.context_length or 0, shape.kv_bytes_per_token, n_seq)
+        predicted = estimate(shape, n_ctx, n_seq)
+        need = predicted.total + self.settings.prompt_cache_bytes
+        self._make_room(manifest.name, need, (shape, predicted))
         threads = self.settings.num_threads or physical_cores()
-        config = WorkerConfig(str(self.store.model_path(manifest)), n_ctx=n_ctx, n_seq=n_seq,
+        config = WorkerConfig(str(path), n_ctx=n_ctx, n_seq=n_seq,
                               n_threads=threads, n_threads_batch=threads,
-                              cache_bytes=self.settings.prompt_cache_bytes)
+                              cache_bytes=self.settings.prompt_cache_bytes,
+                              lora_paths=tuple(str(p) for p in self.store.adapter_paths(manifest)))
         started = time.perf_counter_ns()
         client = self.client_factory(config)
         loaded = LoadedModel(manifest, client, n_ctx=client.info["n_ctx"], estimate_bytes=need,
@@ -104,11 +114,15 @@ class Scheduler:
         self._models[manifest.name] = loaded
         return loaded
 
-    def _make_room(self, name: str, need: int) -> None:
+    def _make_room(self, name: str, need: int, why: tuple[ModelShape, Estimate] | None = None) -> None:
         if need > self.budget:
-            raise InsufficientMemoryError(
-                f"model '{name}' needs about {_gb(need)} but the memory budget is {_gb(self.budget)}",
-                hint="use a smaller model or quantization, or a smaller num_ctx")
+            if why is None:
+                raise InsufficientMemoryError(
+                    f"model '{name}' needs about {_gb(need)} but the memory budget is {_gb(self.budget)}",
+                    hint="use a smaller model or quantization, or a smaller num_ctx")
+            message, hint = refusal(name, *why, self.budget, reserved=self.settings.prompt_cache_bytes,
+                                    reserved_for="the prompt cache (prompt_cache_bytes)")
+            raise InsufficientMemoryError(message, hint=hint)
         while True:
             used = sum(m.estimate_bytes for m in self._models.values())
             full = len(self._models) >= max(1, self.settings.max_loaded_models)
@@ -164,8 +178,17 @@ class Scheduler:
                         self._unload(loaded)
 
 
-def _wants_reload(loaded: LoadedModel, num_ctx: int | None) -> bool:
-    return bool(num_ctx) and num_ctx != loaded.n_ctx and loaded.in_flight == 0
+def _wants_reload(loaded: LoadedModel, num_ctx: int | None, manifest: Manifest) -> bool:
+    """An idle model reloads for another context size, or when its name now means something else
+    (`hearth create` replaced it: other weights, adapters, system prompt, template or seed messages)."""
+    if loaded.in_flight:
+        return False
+    return (bool(num_ctx) and num_ctx != loaded.n_ctx) or _meaning(loaded.manifest) != _meaning(manifest)
+
+
+def _meaning(manifest: Manifest) -> tuple[object, ...]:
+    return (manifest.digest, manifest.adapters, manifest.system, manifest.template, manifest.messages,
+            manifest.parameters)
 
 
 def _gb(n: int) -> str:

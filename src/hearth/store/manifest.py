@@ -19,8 +19,10 @@ from typing import Any
 from hearth.errors import HearthError, StoreError
 from hearth.store.gguf import GGUFInfo
 from hearth.store.names import parse_digest, parse_name
+from hearth.types import Message
 
 SCHEMA_VERSION = 1
+SEED_ROLES = ("system", "user", "assistant")
 TEMP_PREFIX = ".tmp-"
 MAX_MANIFEST_BYTES = 8 << 20
 
@@ -64,6 +66,10 @@ class Manifest:
     system: str | None = None
     template: str | None = None
     external: ExternalFile | None = None
+    messages: tuple[Message, ...] = ()
+    adapters: tuple[str, ...] = ()
+    template_source: str | None = None
+    license_text: str | None = None
 
     @property
     def is_bundled(self) -> bool:
@@ -84,6 +90,15 @@ class Manifest:
             "provenance": vars(self.provenance),
             "external": None if self.external is None else vars(self.external),
         }
+        # Written only when set, so manifests of plain models read the same in older versions.
+        if self.messages:
+            data["messages"] = [{"role": m.role, "content": m.content} for m in self.messages]
+        if self.adapters:
+            data["adapters"] = list(self.adapters)
+        if self.template_source is not None:
+            data["template_source"] = self.template_source
+        if self.license_text is not None:
+            data["license_text"] = self.license_text
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
     @classmethod
@@ -105,6 +120,10 @@ class Manifest:
                 system=_typed(data, "system", str, optional=True),
                 template=_typed(data, "template", str, optional=True),
                 external=_external(data.get("external")),
+                messages=_messages(data.get("messages")),
+                adapters=tuple(parse_digest(d) for d in _string_list(data, "adapters")),
+                template_source=_typed(data, "template_source", str, optional=True),
+                license_text=_typed(data, "license_text", str, optional=True),
             )
         except (ValueError, TypeError, RecursionError, HearthError) as err:
             message = err.message if isinstance(err, HearthError) else str(err)
@@ -133,6 +152,28 @@ def _parameters(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
         raise ValueError("field 'parameters' is not an object")
     return value
+
+
+def _string_list(data: dict[str, Any], key: str) -> list[str]:
+    value = data.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"field {key!r} is not a list of strings")
+    return value
+
+
+def _messages(value: Any) -> tuple[Message, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ValueError("field 'messages' is not a list")
+    out = []
+    for item in value:
+        if not isinstance(item, dict) or item.get("role") not in SEED_ROLES or not isinstance(item.get("content"), str):
+            raise ValueError("field 'messages' holds an entry that is not a {role, content} message")
+        out.append(Message(item["role"], item["content"]))
+    return tuple(out)
 
 
 def _provenance(value: Any) -> Provenance:

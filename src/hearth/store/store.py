@@ -16,19 +16,29 @@ import builtins
 import logging
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import replace as _replace
 from pathlib import Path
 from typing import Any
 
-from hearth.errors import ConflictError, HearthError, InvalidRequestError, NotFoundError, StoreError
+from hearth.errors import (
+    ConflictError,
+    HearthError,
+    IntegrityError,
+    InvalidModelFileError,
+    InvalidRequestError,
+    NotFoundError,
+    StoreError,
+)
 from hearth.options import OPTION_NAMES, parse_options
 from hearth.paths import ensure_private_dir, hearth_home
 from hearth.store import bundled
-from hearth.store.blobs import BlobStore, hash_file
-from hearth.store.gguf import read_gguf_info
+from hearth.store.blobs import BLOB_PREFIX, BlobStore, hash_file
+from hearth.store.gguf import AdapterInfo, read_adapter_info, read_gguf_info
 from hearth.store.lock import StoreLock
 from hearth.store.manifest import (
     MAX_MANIFEST_BYTES,
+    SEED_ROLES,
     TEMP_PREFIX,
     Manifest,
     Provenance,
@@ -37,11 +47,13 @@ from hearth.store.manifest import (
     read_manifest,
     write_atomic,
 )
-from hearth.store.names import ModelName, inside, parse_name
+from hearth.store.names import ModelName, inside, parse_digest, parse_name
+from hearth.types import Message
 
 log = logging.getLogger("hearth.store")
 NOT_FOUND_HINT = "`hearth list` shows the models you have; `hearth import FILE.gguf --name NAME` adds one"
 MAX_TEXT = 256 << 10
+MAX_SEED_MESSAGES = 1000
 _DIGEST_TEXT = re.compile(r"sha256[:-]([0-9a-fA-F]{64})")
 
 
@@ -116,13 +128,16 @@ class ModelStore:
 
     def import_file(
         self, path: str | os.PathLike[str], name: str | ModelName, *,
-        link: bool = False, replace: bool = False,
+        link: bool = False, replace: bool = False, provenance: Provenance | None = None,
+        expected_digest: str | None = None,
     ) -> Manifest:
         """Add the GGUF file at `path` as model `name` (copied, or hard-linked if `link` and possible).
 
         The file is validated before anything is written. With `link=True` the blob shares the file's
         inode when both are on one file system, so editing the original in place would change the blob;
-        `verify` detects that. ConflictError if `name` exists, unless `replace`.
+        `verify` detects that. ConflictError if `name` exists, unless `replace`. `provenance` replaces the
+        default "import:<path>" record. With `expected_digest` (a download's advertised sha256) the hash
+        computed while storing must match, or IntegrityError is raised and no manifest is written.
         """
         model = parse_name(name)
         source = Path(path).resolve()
@@ -132,10 +147,14 @@ class ModelStore:
             self._check_free(model, replace)
             digest, size = self.blobs.add(source, link=link)
             try:
+                if expected_digest is not None and digest != parse_digest(expected_digest):
+                    raise IntegrityError(f"{source.name} failed its hash check: its sha256 is {digest[7:19]}..., "
+                                         f"expected {parse_digest(expected_digest)[7:19]}...",
+                                         hint="the file is corrupt; download it again")
                 info = read_gguf_info(self.blobs.path(digest))  # trust what was stored, not what was read
                 manifest = Manifest(
                     name=str(model), digest=digest, size=size, info=info,
-                    provenance=Provenance(source=f"import:{source}", license=info.license),
+                    provenance=provenance or Provenance(source=f"import:{source}", license=info.license),
                 )
                 self._write(manifest)
             finally:
@@ -175,27 +194,57 @@ class ModelStore:
         return copied
 
     def create(
-        self, name: str | ModelName, base: str | ModelName, *, parameters: dict[str, Any] | None = None,
-        system: str | None = None, template: str | None = None, replace: bool = False,
+        self, name: str | ModelName, base: str | ModelName | Path, *, parameters: dict[str, Any] | None = None,
+        system: str | None = None, template: str | None = None, template_source: str | None = None,
+        messages: Sequence[Message] | None = None, adapters: Sequence[str | os.PathLike[str]] = (),
+        license_text: str | None = None, replace: bool = False,
     ) -> Manifest:
-        """Derive model `name` from `base`'s weights with other defaults, system prompt or template."""
-        model, base_name = parse_name(name), parse_name(base)
+        """Derive model `name` from `base` with other defaults, system prompt, template, seed messages or adapters.
+
+        `base` is a model name (the new model shares its weights and inherits what is not overridden) or the
+        `Path` of a GGUF file (imported, or used in place when it is one of this store's own blobs).
+        `template_source` is the template as the user wrote it, when `template` is a translation of it.
+        `messages` replaces the base's seed messages; `adapters` (LoRA GGUF files) are added to the base's.
+        """
+        model = parse_name(name)
+        base_name = None if isinstance(base, Path) else parse_name(base)
         overrides = _checked_parameters(parameters)
-        _check_text("system", system)
-        _check_text("template", template)
+        for field, text in (("system", system), ("template", template), ("template_source", template_source),
+                            ("license", license_text)):
+            _check_text(field, text)
+        seeds = _checked_messages(messages)
+        if isinstance(base, Path):
+            read_gguf_info(base)  # fail fast, before taking the lock
+        adapter_infos = [(Path(path).resolve(), read_adapter_info(path)) for path in adapters]
         with self._lock:
             self._prepare()
-            original = self.get(base_name)
+            original = self._file_manifest(base, model) if base_name is None else self.get(base_name)
             self._check_free(model, replace)
+            added = tuple(d for d in dict.fromkeys(self._add_adapters(adapter_infos, original))
+                          if d not in original.adapters)
             derived = _replace(
                 original, name=str(model), parameters={**original.parameters, **overrides},
                 system=original.system if system is None else system,
                 template=original.template if template is None else template,
-                provenance=_replace(original.provenance, created_at=now_iso(), base=str(base_name)),
+                template_source=original.template_source if template is None else template_source,
+                messages=original.messages if seeds is None else seeds,
+                adapters=original.adapters + added,
+                license_text=original.license_text if license_text is None else license_text,
+                provenance=_replace(original.provenance, created_at=now_iso(),
+                                    base=original.provenance.base if base_name is None else str(base_name)),
             )
             self._write(derived)
             self._collect()
         return derived
+
+    def adapter_paths(self, manifest: Manifest) -> builtins.list[Path]:
+        """The LoRA adapter files of `manifest`, checked to exist (StoreError if one is missing)."""
+        paths = [self.blobs.path(digest) for digest in manifest.adapters]
+        for path in paths:
+            if not path.is_file():
+                raise StoreError(f"an adapter of {manifest.name} is missing ({path})",
+                                 hint=f"create {manifest.name} again from its Modelfile")
+        return paths
 
     def ensure_bundled(self) -> Manifest:
         """Register the built-in `smollm2:135m` (verifying its hash), even after the user removed it.
@@ -221,6 +270,31 @@ class ModelStore:
             return self._collect()
 
     # -- internals -------------------------------------------------------------------------------------
+
+    def _file_manifest(self, path: Path, model: ModelName) -> Manifest:
+        """A manifest for the GGUF file at `path` (one of our blobs is used in place; others are copied in)."""
+        path = path.resolve()
+        if path.parent == self.blobs.root.resolve() and path.name.startswith(BLOB_PREFIX) and path.is_file():
+            digest, size = parse_digest(path.name), path.stat().st_size
+        else:
+            digest, size = self.blobs.add(path)
+        info = read_gguf_info(self.blobs.path(digest))  # trust what was stored, not what was read
+        return Manifest(name=str(model), digest=digest, size=size, info=info,
+                        provenance=Provenance(source=f"import:{path}", license=info.license))
+
+    def _add_adapters(self, adapters: builtins.list[tuple[Path, AdapterInfo]], base: Manifest) -> builtins.list[str]:
+        """Store LoRA adapter files as blobs after checking they were made for `base`'s architecture."""
+        digests = []
+        for path, info in adapters:
+            if info.architecture != base.info.architecture:
+                raise InvalidModelFileError(
+                    f"{path.name} is a LoRA adapter for the {info.architecture} architecture, but "
+                    f"{base.name} is a {base.info.architecture} model",
+                    hint="use an adapter trained for this base model")
+            digest, _ = self.blobs.add(path)
+            read_adapter_info(self.blobs.path(digest))
+            digests.append(digest)
+        return digests
 
     def _manifest_path(self, model: ModelName) -> Path:
         return inside(self.manifest_root, *model.components, f"{model.tag}.json")
@@ -273,7 +347,9 @@ class ModelStore:
         referenced: set[str] = set()
         for path in self._files(self.manifest_root, "", ".json"):
             try:
-                referenced.add(read_manifest(path).digest)
+                manifest = read_manifest(path)
+                referenced.add(manifest.digest)
+                referenced.update(manifest.adapters)
             except StoreError as err:
                 salvaged = _mentioned_digests(path)
                 if not salvaged:
@@ -387,6 +463,20 @@ def _checked_parameters(parameters: dict[str, Any] | None) -> dict[str, Any]:
         if value is not None:
             out[key] = list(value) if isinstance(value, tuple) else value
     return out
+
+
+def _checked_messages(messages: Sequence[Message] | None) -> tuple[Message, ...] | None:
+    """Seed messages checked for role and size (None: keep the base model's)."""
+    if messages is None:
+        return None
+    if len(messages) > MAX_SEED_MESSAGES:
+        raise InvalidRequestError(f"at most {MAX_SEED_MESSAGES} seed messages are allowed", field="messages")
+    for message in messages:
+        if message.role not in SEED_ROLES:
+            raise InvalidRequestError(f"a seed message has role {message.role!r}; use one of {', '.join(SEED_ROLES)}",
+                                      field="messages")
+        _check_text("message", message.content)
+    return tuple(Message(m.role, m.content) for m in messages)
 
 
 def _check_text(field: str, value: str | None) -> None:

@@ -1,0 +1,46 @@
+"""`hearth create NAME -f Modelfile`: a persona or derived model from Ollama's Modelfile format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from hearth.cli.common import service
+from hearth.errors import InvalidRequestError
+from hearth.modelfile import create_model
+from hearth.modelfile.build import Pull
+
+
+@click.command()
+@click.argument("name")
+@click.option("--file", "-f", "path", type=click.Path(dir_okay=False, path_type=Path), default=Path("Modelfile"),
+              show_default=True, help="The Modelfile to read; paths in it are relative to its folder.")
+def create(name: str, path: Path) -> None:
+    """Create model NAME from a Modelfile: a system prompt, defaults, template, seed messages or a LoRA.
+
+    FROM names a model (or a GGUF file); the new model shares its weights. An existing NAME is replaced,
+    as in Ollama. `hearth show NAME --modelfile` prints a model's Modelfile.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidRequestError(f"there is no Modelfile at {path}",
+                                  hint="write one (see docs/history.md) or name it with -f FILE") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise InvalidRequestError(f"cannot read {path}: {err}") from None
+    created = create_model(service().store, name, text, base_dir=path.resolve().parent, pull=_puller())
+    for warning in created.warnings:
+        click.secho(f"Note: {warning}", fg="yellow", err=True)
+    m = created.manifest
+    origin = m.provenance.base or m.provenance.source
+    click.echo(f"{'replaced' if created.replaced else 'created'} '{m.name}' from {origin}")
+
+
+def _puller() -> Pull | None:
+    """How a FROM that names a catalog model not downloaded yet gets fetched (asking first on a terminal)."""
+    try:
+        from hearth.cli.pull import ensure_local
+    except ImportError:  # pragma: no cover - a build without the catalog
+        return None
+    return lambda name: service().store.get(ensure_local(name))

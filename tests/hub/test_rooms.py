@@ -1,0 +1,34 @@
+"""The hub and fit rooms stay in place: only hub/client.py imports huggingface_hub; neither room reaches up."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "hearth"
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_only_the_hub_client_imports_huggingface_hub() -> None:
+    users = {str(p.relative_to(SRC)) for p in SRC.rglob("*.py")
+             if any(n.split(".")[0] in ("huggingface_hub", "httpx", "httpx2") for n in _imports(p))}
+    assert users == {"hub/client.py"}
+
+
+def test_hub_and_fit_do_not_import_higher_rooms() -> None:
+    for room in ("hub", "fit"):
+        for path in (SRC / room).rglob("*.py"):
+            for name in _imports(path):
+                parts = name.split(".")
+                assert not (parts[0] == "hearth" and len(parts) > 1 and parts[1] in ("service", "server", "cli")), (
+                    f"{path.relative_to(SRC)} imports {name}")
+    assert not any(n.startswith("hearth.hub") for n in set().union(*(_imports(p) for p in (SRC / "fit").rglob("*.py"))))
