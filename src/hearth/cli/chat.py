@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
 
 from hearth.cli.common import parse_option_pairs, print_stats, service
+from hearth.cli.functions import load_functions, run_call, tool_schema
 from hearth.cli.history import ChatRecorder, ChatStart, begin_chat, history_options, show_start
 from hearth.cli.pull import ensure_local
 from hearth.errors import HearthError, InvalidOptionError
 from hearth.options import parse_options
 from hearth.paths import ensure_private_dir, hearth_home
-from hearth.types import Done, Message, Notice, TextChunk
+from hearth.service import Turn
+from hearth.types import Done, Message, Notice, TextChunk, ThinkingChunk, ToolCall, ToolCallEvent
+
+MAX_TOOL_ROUNDS = 5
 
 HELP = """Commands:
   /system [TEXT]     show or set the system prompt
@@ -41,8 +46,13 @@ Start and end a message with \"\"\" to write several lines. Ctrl-C stops an answ
 @history_options
 @click.option("--pull", "pull_missing", is_flag=True,
               help="Download MODEL first, without asking, if it is a catalog or hf.co name you do not have.")
+@click.option("--functions", "functions_file", type=click.Path(path_type=Path), metavar="FILE.py",
+              help="Offer the public functions in FILE.py as tools; each call is shown and confirmed first.")
+@click.option("--tool-choice", default="auto", metavar="auto|required|NAME",
+              help="With --functions: let the model decide (auto), or make its first reply a call (to NAME).")
 def chat(model: str | None, system: str | None, options: tuple[str, ...], verbose: bool, no_history: bool,
-         resume: str | None, fork: str | None, at: int | None, pull_missing: bool) -> None:
+         resume: str | None, fork: str | None, at: int | None, pull_missing: bool,
+         functions_file: Path | None, tool_choice: str) -> None:
     """Chat with MODEL in the terminal (default: the bundled SmolLM2-135M-Instruct).
 
     The conversation is recorded in your history (see `hearth history`) unless --no-history is given;
@@ -51,7 +61,9 @@ def chat(model: str | None, system: str | None, options: tuple[str, ...], verbos
     if model:
         model = ensure_local(model, pull=pull_missing)
     start = begin_chat(model, system, no_history=no_history, resume=resume, fork=fork, at=at)
-    repl(start.model, system=start.system, options=parse_option_pairs(options), verbose=verbose, start=start)
+    functions = load_functions(functions_file) if functions_file else {}
+    repl(start.model, system=start.system, options=parse_option_pairs(options), verbose=verbose, start=start,
+         functions=functions, tool_choice=tool_choice)
 
 
 class ChatSession:
@@ -64,22 +76,54 @@ class ChatSession:
         self.verbose = verbose
         self.messages: list[Message] = []
         self.recorder: ChatRecorder | None = None
+        self.functions: dict[str, Any] = {}
+        self.tool_choice = "auto"
 
     def ask(self, text: str) -> None:
-        """Send one user message and stream the answer; Ctrl-C stops it and keeps the chat going."""
+        """Send one user message and stream the answer; Ctrl-C stops it and keeps the chat going.
+
+        With --functions, tool calls are shown, confirmed, run, and their results sent back, up to
+        MAX_TOOL_ROUNDS times, before the final answer.
+        """
         history = ([Message("system", self.system)] if self.system else []) + self.messages
-        user = Message("user", text)
+        turn_messages = [Message("user", text)]
+        for round_ in range(MAX_TOOL_ROUNDS):
+            result = self._stream([*history, *turn_messages], self.tool_choice if round_ == 0 else "auto")
+            if result is None:
+                return
+            answer, calls, done, generation = result
+            if not calls:
+                break
+            turn_messages.append(Message("assistant", answer, tool_calls=tuple(calls)))
+            for call in calls:
+                output = run_call(self.functions, call)
+                turn_messages.append(Message("tool", output, name=call.name, tool_call_id=call.id))
+        self.messages += [*turn_messages, Message("assistant", answer)]
+        if self.recorder is not None:
+            self.recorder.turn(self.system, text, answer, generation, self.options, done)
+        if self.verbose:
+            print_stats(done.stats)
+
+    def _stream(self, messages: list[Message], choice: str) -> tuple[str, list[ToolCall], Done, Any] | None:
+        """Stream one answer (thinking dimmed); None if it was stopped or failed."""
         parts: list[str] = []
+        calls: list[ToolCall] = []
         done: Done | None = None
         events = None
+        tools = [tool_schema(f) for f in self.functions.values()]
+        turn = Turn(tools=tools, tool_choice=choice) if tools else None
         try:
-            generation = service().chat(self.model, [*history, user], self.options)
+            generation = service().chat(self.model, messages, self.options, turn=turn)
             events = iter(generation)
             for event in events:
                 if isinstance(event, TextChunk):
                     parts.append(event.text)
                     sys.stdout.write(event.text)
                     sys.stdout.flush()
+                elif isinstance(event, ThinkingChunk):
+                    click.secho(event.text, dim=True, nl=False)
+                elif isinstance(event, ToolCallEvent):
+                    calls.append(event.call)
                 elif isinstance(event, Notice):
                     click.secho(f"[{event.message}]", fg="yellow", err=True)
                 elif isinstance(event, Done):
@@ -88,16 +132,12 @@ class ChatSession:
             if events is not None:
                 events.close()  # type: ignore[attr-defined]
             click.secho("\n[answer stopped]", fg="yellow", err=True)
-            return
+            return None
         sys.stdout.write("\n\n" if parts else "\n")
         if done is None or done.reason == "error":
             click.secho(f"Error: {done.error if done else 'the model stopped unexpectedly'}", fg="red", err=True)
-            return
-        self.messages += [user, Message("assistant", "".join(parts))]
-        if self.recorder is not None:
-            self.recorder.turn(self.system, text, "".join(parts), generation, self.options, done)
-        if self.verbose:
-            print_stats(done.stats)
+            return None
+        return "".join(parts), calls, done, generation
 
     def command(self, line: str) -> bool:
         """Run a slash command; False means leave the chat."""
@@ -210,9 +250,11 @@ def _setup_readline(keep: bool = True) -> None:
 
 
 def repl(model: str, *, system: str | None = None, options: dict[str, Any] | None = None,
-         verbose: bool = False, start: ChatStart | None = None) -> None:
+         verbose: bool = False, start: ChatStart | None = None, functions: dict[str, Any] | None = None,
+         tool_choice: str = "auto") -> None:
     """Run the interactive chat until /bye or Ctrl-D (recording it unless `start` says otherwise)."""
     session = ChatSession(model, system, options or {}, verbose)
+    session.functions, session.tool_choice = functions or {}, tool_choice
     parse_options(session.options)  # refuse bad --option values before loading anything
     start = start or begin_chat(model, system)
     session.messages, session.recorder = list(start.messages), start.recorder
