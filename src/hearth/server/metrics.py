@@ -1,0 +1,90 @@
+"""Counters for `GET /metrics`, in Prometheus' text format. Counts only: never prompts or answers."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import Any
+
+from hearth.types import Done
+
+# Paths are labelled by route, never by raw path, so a scanner cannot grow the label set without bound.
+KNOWN_PATHS = frozenset({
+    "/", "/health", "/metrics", "/openapi.json", "/v1/models", "/v1/chat/completions", "/v1/completions",
+    "/v1/embeddings", "/api/version", "/api/tags", "/api/show", "/api/ps", "/api/chat", "/api/generate",
+    "/api/embed", "/api/embeddings", "/api/delete", "/api/copy",
+})
+
+
+class Metrics:
+    """Request, token and generation counters (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests: Counter[tuple[str, str, int]] = Counter()
+        self.tokens: Counter[str] = Counter()
+        self.generations: Counter[str] = Counter()
+        self.in_flight = 0
+
+    def observe(self, method: str, path: str, status: int) -> None:
+        """One finished HTTP request."""
+        if path.startswith("/v1/models/"):
+            path = "/v1/models/{model}"
+        elif path not in KNOWN_PATHS:
+            path = "other"
+        with self._lock:
+            self.requests[(method, path, status)] += 1
+
+    def started(self) -> None:
+        """A generation started."""
+        with self._lock:
+            self.in_flight += 1
+
+    def finished(self, done: Done) -> None:
+        """A generation ended."""
+        with self._lock:
+            self.in_flight -= 1
+            self.generations[done.reason] += 1
+            self.tokens["prompt"] += done.stats.prompt_tokens
+            self.tokens["cached"] += done.stats.cached_tokens
+            self.tokens["completion"] += done.stats.completion_tokens
+
+    def render(self, models: list[dict[str, Any]]) -> str:
+        """The Prometheus text exposition; `models` describe the loaded models (name, in_flight, slots, rss)."""
+        lines = [
+            "# HELP hearth_http_requests_total HTTP requests answered, by method, route and status.",
+            "# TYPE hearth_http_requests_total counter",
+        ]
+        with self._lock:
+            for (method, path, status), n in sorted(self.requests.items()):
+                lines.append(f'hearth_http_requests_total{{method="{method}",route="{path}",status="{status}"}} {n}')
+            lines += ["# HELP hearth_tokens_total Tokens read (prompt, of which cached) and generated (completion).",
+                      "# TYPE hearth_tokens_total counter"]
+            for kind in ("prompt", "cached", "completion"):
+                lines.append(f'hearth_tokens_total{{kind="{kind}"}} {self.tokens[kind]}')
+            lines += ["# HELP hearth_generations_total Generations ended, by reason (stop, length, cancelled, error).",
+                      "# TYPE hearth_generations_total counter"]
+            for reason in ("stop", "length", "cancelled", "error"):
+                lines.append(f'hearth_generations_total{{reason="{reason}"}} {self.generations[reason]}')
+            lines += ["# HELP hearth_generations_in_flight Generations running or queued in a worker.",
+                      "# TYPE hearth_generations_in_flight gauge", f"hearth_generations_in_flight {self.in_flight}"]
+        queued = sum(max(0, m["in_flight"] - m["slots"]) for m in models)
+        lines += [
+            "# HELP hearth_queue_depth Requests waiting for a free slot, over all loaded models.",
+            "# TYPE hearth_queue_depth gauge", f"hearth_queue_depth {queued}",
+            "# HELP hearth_models_loaded Models loaded in worker processes.",
+            "# TYPE hearth_models_loaded gauge", f"hearth_models_loaded {len(models)}",
+            "# HELP hearth_model_memory_bytes Resident memory of each model's worker process.",
+            "# TYPE hearth_model_memory_bytes gauge",
+        ]
+        for m in models:
+            lines.append(f'hearth_model_memory_bytes{{model="{_label(m["name"])}"}} {m["rss"]}')
+        lines += ["# HELP hearth_model_requests Requests in progress or waiting, per loaded model.",
+                  "# TYPE hearth_model_requests gauge"]
+        for m in models:
+            lines.append(f'hearth_model_requests{{model="{_label(m["name"])}"}} {m["in_flight"]}')
+        return "\n".join(lines) + "\n"
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

@@ -1,0 +1,239 @@
+"""Ollama's API as pure conversions: request bodies → `NativeRequest`, native results → response objects.
+
+Nothing here does I/O. Streams are NDJSON (one JSON object per line; Ollama streams unless `stream` is
+false); the last object has `done: true`, `done_reason` and the timing fields in nanoseconds
+(`total_duration`, `load_duration`, `prompt_eval_count`, `prompt_eval_duration`, `eval_count`,
+`eval_duration`). An error after the stream started is one `{"error": "..."}` line.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from hearth.config import parse_duration
+from hearth.errors import InvalidRequestError
+from hearth.server.native import (
+    NativeRequest,
+    check_options,
+    format_grammar,
+    human_count,
+    iso_in,
+    iso_now,
+    message,
+    normalized,
+    require_text,
+)
+from hearth.server.schemas import OllamaChatRequest, OllamaGenerateRequest
+from hearth.service import LoadedModel
+from hearth.store import Manifest
+from hearth.types import Done
+
+# Ollama's /api/version answer: the Ollama API level this server implements (clients gate features on it).
+COMPATIBLE_VERSION = "0.12.0"
+FOREVER = 100 * 365 * 86400.0
+
+
+# -- requests ---------------------------------------------------------------------------------------------
+def keep_alive(value: Any) -> float | None:
+    """Seconds from Ollama's `keep_alive` ("5m", 300, 0, -1); None when not given."""
+    if value is None or value == "":
+        return None
+    return parse_duration(value)
+
+
+def _common(body: OllamaChatRequest | OllamaGenerateRequest) -> tuple[dict[str, Any], float | None]:
+    if body.think not in (None, False, ""):
+        raise InvalidRequestError(f"{body.model[:100]!r} does not support thinking", field="think")
+    if body.logprobs:
+        raise InvalidRequestError("logprobs are not supported", field="logprobs")
+    options = check_options(dict(body.options or {}))
+    grammar = format_grammar(body.format, "format")
+    if grammar is not None:
+        options["grammar"] = grammar
+    return options, keep_alive(body.keep_alive)
+
+
+def chat_request(body: OllamaChatRequest) -> NativeRequest:
+    """An `/api/chat` request in native terms; no messages means "just load (or unload) the model"."""
+    if body.tools:
+        raise InvalidRequestError(f"{body.model[:100]!r} does not support tools", field="tools")
+    options, alive = _common(body)
+    messages = []
+    for i, msg in enumerate(body.messages or []):
+        if msg.images:
+            raise InvalidRequestError("this model does not accept images", field=f"messages[{i}].images")
+        messages.append(message(msg.role, msg.content or "", i))
+    return NativeRequest(body.model, messages=messages or None, options=options,
+                         stream=body.stream is not False, keep_alive=alive)
+
+
+def generate_request(body: OllamaGenerateRequest) -> NativeRequest:
+    """An `/api/generate` request in native terms; no prompt means "just load (or unload) the model"."""
+    if body.images:
+        raise InvalidRequestError("this model does not accept images", field="images")
+    if body.suffix:
+        raise InvalidRequestError("suffix (fill-in-the-middle) is not supported", field="suffix")
+    if body.template:
+        raise InvalidRequestError("a per-request template is not supported; use the model's own",
+                                  field="template")
+    options, alive = _common(body)
+    prompt = require_text(body.prompt, "prompt") if body.prompt else None
+    system = require_text(body.system, "system") if body.system else None
+    return NativeRequest(body.model, prompt=prompt, options=options, stream=body.stream is not False,
+                         raw=bool(body.raw), system=system, keep_alive=alive)
+
+
+# -- responses --------------------------------------------------------------------------------------------
+def timings(done: Done) -> dict[str, Any]:
+    """The final statistics fields, in nanoseconds."""
+    s = done.stats
+    return {
+        "total_duration": s.total_ns + s.load_ns, "load_duration": s.load_ns,
+        "prompt_eval_count": s.prompt_tokens, "prompt_eval_duration": s.prompt_ns,
+        "eval_count": s.completion_tokens, "eval_duration": s.eval_ns,
+    }
+
+
+def _line(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+def _reason(done: Done) -> str:
+    return done.reason if done.reason in ("stop", "length") else "stop"
+
+
+def chat_response(model: str, text: str, done: Done) -> dict[str, Any]:
+    """A whole (non-streamed) chat answer."""
+    return {"model": model, "created_at": iso_now(), "message": {"role": "assistant", "content": text},
+            "done": True, "done_reason": _reason(done), **timings(done)}
+
+
+def generate_response(model: str, text: str, done: Done) -> dict[str, Any]:
+    """A whole (non-streamed) generate answer."""
+    return {"model": model, "created_at": iso_now(), "response": text, "done": True,
+            "done_reason": _reason(done), **timings(done)}
+
+
+def lifecycle_response(model: str, reason: str, *, chat: bool) -> dict[str, Any]:
+    """The answer to a request without a prompt: the model was loaded ("load") or unloaded ("unload")."""
+    body: dict[str, Any] = {"model": model, "created_at": iso_now()}
+    if chat:
+        body["message"] = {"role": "assistant", "content": ""}
+    else:
+        body["response"] = ""
+    return {**body, "done": True, "done_reason": reason}
+
+
+class ChatStream:
+    """Encodes one streamed chat answer as NDJSON."""
+
+    media_type = "application/x-ndjson"
+    key = "message"
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+
+    def _payload(self, text: str) -> Any:
+        return {"role": "assistant", "content": text}
+
+    def text(self, text: str) -> bytes:
+        """A line carrying `text`."""
+        return _line({"model": self.model, "created_at": iso_now(), self.key: self._payload(text), "done": False})
+
+    def end(self, done: Done) -> bytes:
+        """The final line with `done: true` and the statistics."""
+        return _line({"model": self.model, "created_at": iso_now(), self.key: self._payload(""), "done": True,
+                      "done_reason": _reason(done), **timings(done)})
+
+    def error(self, message_text: str, code: str | None) -> bytes:
+        """An in-band error line ending the stream."""
+        return _line({"error": message_text})
+
+
+class GenerateStream(ChatStream):
+    """Encodes one streamed generate answer as NDJSON."""
+
+    key = "response"
+
+    def _payload(self, text: str) -> Any:
+        return text
+
+
+def embed_response(model: str, vectors: list[list[float]], prompt_tokens: int, total_ns: int) -> dict[str, Any]:
+    """`/api/embed`: unit-length vectors, one per input."""
+    return {"model": model, "embeddings": [normalized(v) for v in vectors], "total_duration": total_ns,
+            "load_duration": 0, "prompt_eval_count": prompt_tokens}
+
+
+def details(manifest: Manifest) -> dict[str, Any]:
+    """The `details` object of tags, show and ps."""
+    info = manifest.info
+    return {"parent_model": "", "format": "gguf", "family": info.architecture, "families": [info.architecture],
+            "parameter_size": human_count(info.parameter_count), "quantization_level": info.quantization}
+
+
+def _hex(digest: str) -> str:
+    return digest.split(":", 1)[-1]
+
+
+def tags(manifests: list[Manifest]) -> dict[str, Any]:
+    """`GET /api/tags`: the models on disk."""
+    return {"models": [{"name": m.name, "model": m.name, "modified_at": m.provenance.created_at, "size": m.size,
+                        "digest": _hex(m.digest), "details": details(m)} for m in manifests]}
+
+
+def _parameters(manifest: Manifest) -> str:
+    lines = []
+    for key, value in sorted(manifest.parameters.items()):
+        for item in value if isinstance(value, list) else [value]:
+            lines.append(f"{key:<30} {json.dumps(item) if isinstance(item, str) else item}")
+    return "\n".join(lines)
+
+
+def show(manifest: Manifest) -> dict[str, Any]:
+    """`POST /api/show`: what a model is."""
+    info = manifest.info
+    arch = info.architecture
+    template = manifest.template or info.chat_template or ""
+    model_info: dict[str, Any] = {"general.architecture": arch, "general.parameter_count": info.parameter_count,
+                                  "general.file_type": info.quantization}
+    for key, value in (("context_length", info.context_length), ("embedding_length", info.embedding_length),
+                       ("block_count", info.block_count), ("attention.head_count", info.head_count),
+                       ("attention.head_count_kv", info.head_count_kv)):
+        if value is not None:
+            model_info[f"{arch}.{key}"] = value
+    modelfile = [f"# Modelfile generated by Hearth for {manifest.name}", f"FROM {manifest.name}"]
+    if template:
+        modelfile.append(f'TEMPLATE """{template}"""')
+    if manifest.system:
+        modelfile.append(f'SYSTEM """{manifest.system}"""')
+    modelfile += [f"PARAMETER {line}" for line in _parameters(manifest).splitlines()]
+    out: dict[str, Any] = {
+        "license": manifest.provenance.license or info.license or "",
+        "modelfile": "\n".join(modelfile) + "\n", "parameters": _parameters(manifest), "template": template,
+        "details": details(manifest), "model_info": model_info, "capabilities": ["completion"],
+        "modified_at": manifest.provenance.created_at,
+    }
+    if manifest.system:
+        out["system"] = manifest.system
+    return out
+
+
+def ps_entry(loaded: LoadedModel, rss: int) -> dict[str, Any]:
+    """One entry of `GET /api/ps` (Ollama's fields, plus Hearth's worker pid, memory and load)."""
+    manifest = loaded.manifest
+    if loaded.keep_alive < 0:
+        until = FOREVER
+    elif loaded.expires_at is None:  # busy: it expires keep_alive after its last request ends
+        until = loaded.keep_alive
+    else:
+        until = loaded.expires_at - time.monotonic()
+    return {
+        "name": loaded.name, "model": loaded.name, "size": rss or loaded.estimate_bytes,
+        "digest": _hex(manifest.digest),
+        "details": details(manifest), "expires_at": iso_in(until), "size_vram": 0, "context_length": loaded.n_ctx,
+        "pid": loaded.client.pid, "memory_rss": rss, "memory_estimate": loaded.estimate_bytes,
+        "in_flight": loaded.in_flight, "slots": loaded.client.info.get("n_seq"), "keep_alive": loaded.keep_alive,
+    }

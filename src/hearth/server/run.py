@@ -1,0 +1,90 @@
+"""Starting the server: refuse unsafe binds, claim the port, run uvicorn with the app."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import sys
+import threading
+from types import FrameType
+
+import uvicorn
+
+from hearth.config import Settings
+from hearth.errors import HearthError, InvalidOptionError
+from hearth.server.runtime import Runtime
+from hearth.server.security import is_loopback
+
+
+def check_bind(settings: Settings) -> None:
+    """Refuse to listen beyond this machine without an API key (InvalidOptionError explains why)."""
+    if is_loopback(settings.host) or settings.api_key:
+        return
+    where = settings.host or "all interfaces"
+    raise InvalidOptionError(
+        f"refusing to listen on {where} without an API key: anyone who can reach this machine on port "
+        f"{settings.port} could use your models",
+        hint="set an API key (HEARTH_API_KEY=... or api_key in config.toml), or listen on 127.0.0.1",
+        field="host",
+    )
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port; HearthError with a readable reason if that fails."""
+    name = host.strip("[]") or "0.0.0.0"
+    family = socket.AF_INET6 if ":" in name else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((name, port))
+        sock.listen(128)
+    except OSError as err:
+        sock.close()
+        raise HearthError(f"cannot listen on {host}:{port}: {err.strerror or err}",
+                          hint="is Hearth already running? (`hearth ps`) Otherwise choose another --port") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, which first ends the running answers when asked to stop."""
+
+    def __init__(self, config: uvicorn.Config, runtime: Runtime) -> None:
+        super().__init__(config)
+        self.runtime = runtime
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # Without this uvicorn waits for streams to end on their own, then cuts them mid-line after the
+        # grace period. Cancelled, each stream ends at the next decoding step with an in-band error event.
+        self.runtime.interrupt_all("the server is shutting down")
+        await super().shutdown(sockets)
+
+
+def serve(settings: Settings) -> None:
+    """Run the server in the foreground until interrupted; models are unloaded on the way out."""
+    from hearth.server.app import create_app
+    from hearth.service import Hearth
+
+    check_bind(settings)
+    sock = bind_socket(settings.host, settings.port)
+    service = Hearth(settings)
+    app = create_app(service, settings, own_service=True)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5,
+                            lifespan="on", http="h11", loop="asyncio", server_header=False)
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    auth = "an API key is required" if settings.api_key else "no API key (loopback only)"
+    print(f"Hearth is listening on http://{host}:{settings.port} — OpenAI API at /v1, Ollama API at /api; "
+          f"{auth}. Press Ctrl-C to stop.", file=sys.stderr, flush=True)
+    if threading.current_thread() is threading.main_thread():
+        # uvicorn shuts down gracefully on SIGTERM, then re-raises it with the handler found at start: make
+        # that one a clean exit (status 0) rather than death by signal.
+        signal.signal(signal.SIGTERM, _exit_cleanly)
+    try:
+        _Server(config, app.state.runtime).run(sockets=[sock])
+    finally:
+        sock.close()
+        service.close()
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)

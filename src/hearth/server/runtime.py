@@ -1,0 +1,73 @@
+"""What every route shares: the service, the settings, the metrics, and the one generation pipeline."""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
+
+from hearth.config import Settings
+from hearth.errors import HearthError
+from hearth.server.metrics import Metrics
+from hearth.server.native import NativeRequest
+from hearth.server.streaming import Encoder, EventStream, Feed, collect, open_generation, run_blocking
+from hearth.service import Generation, Hearth
+from hearth.types import Done
+
+CLIENT_CLOSED = 499
+Whole = Callable[[str, str, Done], dict[str, Any]]
+
+
+@dataclass
+class Runtime:
+    """The server's state, handed to the route factories."""
+
+    service: Hearth
+    settings: Settings
+    metrics: Metrics = field(default_factory=Metrics)
+    feeds: weakref.WeakSet[Feed] = field(default_factory=weakref.WeakSet)
+
+    def interrupt_all(self, reason: str) -> None:
+        """Stop every running generation (at shutdown: each stream then ends with an error event)."""
+        for feed in list(self.feeds):
+            feed.cancel(reason)
+
+    def _start(self, native: NativeRequest) -> Generation:
+        if native.messages is not None:
+            return self.service.chat(native.model, native.messages, native.options, keep_alive=native.keep_alive)
+        return self.service.generate(native.model, native.prompt or "", native.options, system=native.system,
+                                     raw=native.raw, keep_alive=native.keep_alive)
+
+    async def answer(self, native: NativeRequest, request: Request, encoder: Callable[[str], Encoder],
+                     whole: Whole) -> Response:
+        """Run one generation and answer with a stream (`encoder`) or one JSON object (`whole`)."""
+        generation = await open_generation(lambda: self._start(native))
+        try:
+            feed = Feed(generation, self.metrics.finished)
+        except BaseException:
+            generation.close()
+            raise
+        self.metrics.started()
+        self.feeds.add(feed)
+        if native.stream:
+            return EventStream(feed, encoder(generation.model))
+        try:
+            text, done = await collect(feed, request.receive)
+        except HearthError:
+            if feed.abandoned:  # nobody to tell; 499 ("client closed request") keeps it out of the 5xx counts
+                return Response(status_code=CLIENT_CLOSED)
+            raise
+        return JSONResponse(whole(generation.model, text, done))
+
+    async def loaded_models(self) -> list[tuple[Any, int]]:
+        """(LoadedModel, resident bytes) for each loaded model, read off the event loop."""
+        scheduler = self.service.scheduler
+
+        def read() -> list[tuple[Any, int]]:
+            return [(m, scheduler.memory(m)) for m in scheduler.loaded()]
+
+        return list(await run_blocking(read))

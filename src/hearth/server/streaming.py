@@ -1,0 +1,179 @@
+"""From a `Generation` (events on a worker-reader thread) to HTTP (an asyncio event loop), both ways.
+
+* `open_generation` runs the blocking part of a request (acquire a model, maybe load it, render and
+  tokenize the prompt) on a thread, so the event loop never waits; if the request is cancelled meanwhile,
+  the model is handed back.
+* `Feed` receives the generation's events through a sink that only does `call_soon_threadsafe`, and
+  yields them to the event loop; the worker is never slowed by a slow client.
+* `EventStream` is the streaming response (SSE or NDJSON, by the encoder it is given) and `collect` the
+  non-streaming one. Both watch the connection: when the client goes away they cancel the generation,
+  which leaves the batch at the next decoding step and frees its slot for the next request.
+* A generation that ends in an error after the stream started ends it with one in-band error event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any, Protocol
+
+import anyio.to_thread
+from starlette.responses import Response
+
+from hearth import errors
+from hearth.service import Generation
+from hearth.types import Done, Event, TextChunk
+
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+class Encoder(Protocol):
+    """Turns a stream's events into bytes in one protocol."""
+
+    media_type: str
+
+    def text(self, text: str) -> bytes: ...
+
+    def end(self, done: Done) -> bytes: ...
+
+    def error(self, message_text: str, code: str | None) -> bytes: ...
+
+
+async def run_blocking(fn: Callable[..., Any], *args: Any) -> Any:
+    """Run a blocking service call on a worker thread."""
+    return await anyio.to_thread.run_sync(fn, *args)
+
+
+async def open_generation(start: Callable[[], Generation]) -> Generation:
+    """Call `start` on a thread; if the caller is cancelled meanwhile, give the model back."""
+    opened: list[Generation] = []
+
+    def call() -> Generation:
+        generation = start()
+        opened.append(generation)
+        return generation
+
+    try:
+        return await anyio.to_thread.run_sync(call)
+    except BaseException:
+        for generation in opened:
+            generation.close()
+        raise
+
+
+class Feed:
+    """A started generation's events, delivered on the event loop."""
+
+    def __init__(self, generation: Generation, on_done: Callable[[Done], None] | None = None) -> None:
+        self.generation = generation
+        self.done: Done | None = None
+        self.interrupted: str | None = None  # why the server stopped it, if it did
+        self.abandoned = False  # the client went away
+        self._on_done = on_done
+        self._loop = asyncio.get_running_loop()
+        self._queue: asyncio.Queue[Event] = asyncio.Queue()
+        generation.start(self._sink)
+
+    def _sink(self, event: Event) -> None:  # on the worker-reader thread
+        if isinstance(event, Done) and self._on_done is not None:
+            self._on_done(event)
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the server is shutting down
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, event)
+
+    async def events(self) -> AsyncIterator[Event]:
+        """Every event up to and including the final `Done`."""
+        while self.done is None:
+            event = await self._queue.get()
+            if isinstance(event, Done):
+                self.done = event
+            yield event
+
+    def cancel(self, reason: str | None = None) -> None:
+        """Stop the generation if it is still running (`reason`: the server's, when it is not the client's)."""
+        if self.done is None:
+            if reason is not None:
+                self.interrupted = reason
+            self.generation.cancel()
+
+    def failure(self) -> errors.HearthError:
+        """The error a generation that ended badly stands for (by the worker's state, not the message)."""
+        done = self.done
+        if done is not None and done.reason == "cancelled" and self.interrupted:
+            return errors.WorkerCrashedError(self.interrupted, hint="send the request again in a moment")
+        if done is not None and done.reason == "cancelled":
+            return errors.WorkerCrashedError("the answer was stopped before it finished (the model was unloaded)",
+                                             hint="send the request again")
+        text = (done.error if done else None) or "the model failed while answering"
+        if not self.generation.loaded.client.alive:
+            return errors.WorkerCrashedError(text, hint="send the request again: a fresh worker will start")
+        return errors.EngineError(text)
+
+
+async def _until_disconnect(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+@contextlib.asynccontextmanager
+async def watching(feed: Feed, receive: Receive) -> AsyncIterator[None]:
+    """Cancel `feed` if the client disconnects while the block runs (or if the block fails)."""
+
+    async def watch() -> None:
+        await _until_disconnect(receive)
+        feed.abandoned = True
+        feed.cancel()
+
+    watcher = asyncio.ensure_future(watch())
+    try:
+        yield
+    finally:
+        watcher.cancel()
+        feed.cancel()
+
+
+async def collect(feed: Feed, receive: Receive) -> tuple[str, Done]:
+    """Wait for the whole answer; raises the generation's error if it failed (`feed.abandoned` tells
+    whether that was because the client went away)."""
+    parts: list[str] = []
+    async with watching(feed, receive):
+        async for event in feed.events():
+            if isinstance(event, TextChunk):
+                parts.append(event.text)
+    done = feed.done
+    assert done is not None
+    if done.reason not in ("stop", "length"):
+        raise feed.failure()
+    return "".join(parts), done
+
+
+class EventStream(Response):
+    """A streaming response that relays a `Feed` through an `Encoder` and watches for disconnects."""
+
+    def __init__(self, feed: Feed, encoder: Encoder, headers: dict[str, str] | None = None) -> None:
+        self.feed = feed
+        self.encoder = encoder
+        self.status_code = 200
+        self.media_type = encoder.media_type
+        self.background = None
+        self.init_headers({"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})})
+
+    async def __call__(self, scope: Any, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        feed, encoder = self.feed, self.encoder
+        async with watching(feed, receive):
+            async for event in feed.events():
+                if isinstance(event, TextChunk):
+                    await send({"type": "http.response.body", "body": encoder.text(event.text), "more_body": True})
+        done = feed.done
+        assert done is not None
+        if done.reason in ("stop", "length"):
+            tail = encoder.end(done)
+        else:
+            err = feed.failure()
+            tail = encoder.error(err.message, "worker_crashed" if isinstance(err, errors.WorkerCrashedError)
+                                 else "engine_error")
+        await send({"type": "http.response.body", "body": tail, "more_body": False})
