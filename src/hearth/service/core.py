@@ -108,6 +108,12 @@ class Hearth:
         return pull_model(self.store, name, progress, machine, budget=self.model_budget,
                           n_seq=max(1, self.settings.num_parallel), force=force)
 
+    def create(self, name: str, modelfile: str) -> Any:
+        """Create (or replace) model `name` from Modelfile text; file paths are refused (API use)."""
+        from hearth.modelfile import create_model
+
+        return create_model(self.store, name, modelfile)
+
     def fit(self, name: str, *, num_ctx: int | None = None) -> FitReport:
         """Will `name` (local, catalog or hf.co/...) fit here? Reads only a remote model's header."""
         from hearth.fit import this_machine
