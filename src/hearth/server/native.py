@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -10,7 +11,8 @@ from typing import Any
 from hearth.engine.grammar import json_grammar, schema_grammar
 from hearth.errors import InvalidOptionError, InvalidRequestError
 from hearth.options import parse_options
-from hearth.types import Message
+from hearth.service import Turn
+from hearth.types import Message, ToolCall
 
 ROLES = frozenset({"system", "user", "assistant", "tool"})
 MAX_EMBED_INPUTS = 2048
@@ -29,6 +31,8 @@ class NativeRequest:
     system: str | None = None
     keep_alive: float | None = None
     include_usage: bool = False
+    turn: Turn | None = None  # tools, tool choice, thinking
+    decorate: Callable[[dict[str, Any], list[ToolCall], str], None] | None = None  # adds them to a whole answer
 
 
 def check_options(options: dict[str, Any], names: dict[str, str] | None = None) -> dict[str, Any]:

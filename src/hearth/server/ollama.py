@@ -14,6 +14,7 @@ from typing import Any
 
 from hearth.config import parse_duration
 from hearth.errors import InvalidRequestError
+from hearth.server import tooling
 from hearth.server.native import (
     NativeRequest,
     check_options,
@@ -28,7 +29,7 @@ from hearth.server.native import (
 from hearth.server.schemas import OllamaChatRequest, OllamaGenerateRequest
 from hearth.service import LoadedModel
 from hearth.store import Manifest
-from hearth.types import Done
+from hearth.types import Done, ToolCall
 
 # Ollama's /api/version answer: the Ollama API level this server implements (clients gate features on it).
 COMPATIBLE_VERSION = "0.12.0"
@@ -44,8 +45,6 @@ def keep_alive(value: Any) -> float | None:
 
 
 def _common(body: OllamaChatRequest | OllamaGenerateRequest) -> tuple[dict[str, Any], float | None]:
-    if body.think not in (None, False, ""):
-        raise InvalidRequestError(f"{body.model[:100]!r} does not support thinking", field="think")
     if body.logprobs:
         raise InvalidRequestError("logprobs are not supported", field="logprobs")
     options = check_options(dict(body.options or {}))
@@ -57,16 +56,16 @@ def _common(body: OllamaChatRequest | OllamaGenerateRequest) -> tuple[dict[str, 
 
 def chat_request(body: OllamaChatRequest) -> NativeRequest:
     """An `/api/chat` request in native terms; no messages means "just load (or unload) the model"."""
-    if body.tools:
-        raise InvalidRequestError(f"{body.model[:100]!r} does not support tools", field="tools")
+    turn = tooling.ollama_turn(body.tools, body.think if body.think != "" else None)
     options, alive = _common(body)
     messages = []
     for i, msg in enumerate(body.messages or []):
         if msg.images:
             raise InvalidRequestError("this model does not accept images", field=f"messages[{i}].images")
-        messages.append(message(msg.role, msg.content or "", i))
+        messages.append(tooling.with_calls(message(msg.role, msg.content or "", i), msg.model_extra or {}, i))
     return NativeRequest(body.model, messages=messages or None, options=options,
-                         stream=body.stream is not False, keep_alive=alive)
+                         stream=body.stream is not False, keep_alive=alive, turn=turn,
+                         decorate=tooling.decorate_ollama)
 
 
 def generate_request(body: OllamaGenerateRequest) -> NativeRequest:
@@ -78,6 +77,8 @@ def generate_request(body: OllamaGenerateRequest) -> NativeRequest:
     if body.template:
         raise InvalidRequestError("a per-request template is not supported; use the model's own",
                                   field="template")
+    if body.think not in (None, False, ""):
+        raise InvalidRequestError("thinking is available on /api/chat", field="think")
     options, alive = _common(body)
     prompt = require_text(body.prompt, "prompt") if body.prompt else None
     system = require_text(body.system, "system") if body.system else None
@@ -141,6 +142,20 @@ class ChatStream:
     def text(self, text: str) -> bytes:
         """A line carrying `text`."""
         return _line({"model": self.model, "created_at": iso_now(), self.key: self._payload(text), "done": False})
+
+    def thinking(self, text: str) -> bytes:
+        """A line carrying thinking (`message.thinking`)."""
+        return self._extra({"thinking": text})
+
+    def tool_call(self, call: ToolCall) -> bytes:
+        """A line carrying one complete tool call (`message.tool_calls`)."""
+        return self._extra({"tool_calls": tooling.ollama_calls([call])})
+
+    def _extra(self, fields: dict[str, Any]) -> bytes:
+        if self.key != "message":
+            return b""
+        return _line({"model": self.model, "created_at": iso_now(),
+                      "message": {"role": "assistant", "content": "", **fields}, "done": False})
 
     def end(self, done: Done) -> bytes:
         """The final line with `done: true` and the statistics."""

@@ -19,10 +19,11 @@ from datetime import datetime
 from typing import Any
 
 from hearth.errors import InvalidRequestError
+from hearth.server import tooling
 from hearth.server.native import NativeRequest, check_options, embed_inputs, message, normalized, require_text
 from hearth.server.schemas import ChatCompletionRequest, ChatMessage, CompletionRequest, EmbeddingRequest
 from hearth.store import Manifest
-from hearth.types import Done
+from hearth.types import Done, ToolCall
 
 # OpenAI name → Hearth (Ollama) option name
 OPTION_NAMES = {
@@ -90,14 +91,13 @@ def chat_request(body: ChatCompletionRequest) -> NativeRequest:
     """A chat completion request in native terms (400 for what cannot be honoured)."""
     if body.logprobs:
         raise InvalidRequestError("logprobs are not supported", field="logprobs")
-    if body.tools:
-        raise InvalidRequestError("tools are not supported by this server yet", field="tools")
+    turn = tooling.openai_turn(body.tools, body.tool_choice)
     if not body.messages:
         raise InvalidRequestError("messages must not be empty", field="messages")
     messages = []
     for i, msg in enumerate(body.messages):
         role = "system" if msg.role == "developer" else msg.role
-        messages.append(message(role, _content(msg, i), i))
+        messages.append(tooling.with_calls(message(role, _content(msg, i), i), msg.model_extra or {}, i))
     max_tokens = body.max_completion_tokens if body.max_completion_tokens is not None else body.max_tokens
     options = _options(body, max_tokens)
     grammar = _response_grammar(body)
@@ -105,7 +105,7 @@ def chat_request(body: ChatCompletionRequest) -> NativeRequest:
         options["grammar"] = grammar
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     return NativeRequest(body.model, messages=messages, options=options, stream=bool(body.stream),
-                         include_usage=include_usage)
+                         include_usage=include_usage, turn=turn, decorate=tooling.decorate_openai)
 
 
 def completion_request(body: CompletionRequest) -> NativeRequest:
@@ -194,6 +194,7 @@ class ChatStream:
         self.id = rid or new_id("chatcmpl")
         self.created = int(time.time())
         self._role_sent = False
+        self._calls = 0
 
     def _chunk(self, delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
         chunk: dict[str, Any] = {
@@ -213,12 +214,29 @@ class ChatStream:
             self._role_sent = True
         return _sse(self._chunk(delta, None))
 
+    def _delta(self, delta: dict[str, Any]) -> bytes:
+        if not self._role_sent:
+            delta = {"role": "assistant", **delta}
+            self._role_sent = True
+        return _sse(self._chunk(delta, None))
+
+    def thinking(self, text: str) -> bytes:
+        """A chunk carrying reasoning (`reasoning_content`, as llama-server and DeepSeek send it)."""
+        return self._delta({"reasoning_content": text})
+
+    def tool_call(self, call: ToolCall) -> bytes:
+        """A chunk carrying one complete tool call."""
+        entry = {"index": self._calls, **tooling.openai_calls([call])[0]}
+        self._calls += 1
+        return self._delta({"tool_calls": [entry]})
+
     def end(self, done: Done) -> bytes:
         """The closing chunks: finish reason, usage when asked for, then `[DONE]`."""
         out = b""
         if not self._role_sent:
             out += _sse(self._chunk({"role": "assistant", "content": ""}, None))
-        out += _sse(self._chunk({}, FINISH.get(done.reason, "stop")))
+        finish = "tool_calls" if self._calls and done.reason == "stop" else FINISH.get(done.reason, "stop")
+        out += _sse(self._chunk({}, finish))
         if self.include_usage:
             out += _sse({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
                          "model": self.model, "system_fingerprint": "hearth", "choices": [], "usage": usage(done)})

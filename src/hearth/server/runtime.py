@@ -38,7 +38,8 @@ class Runtime:
 
     def _start(self, native: NativeRequest) -> Generation:
         if native.messages is not None:
-            return self.service.chat(native.model, native.messages, native.options, keep_alive=native.keep_alive)
+            return self.service.chat(native.model, native.messages, native.options, keep_alive=native.keep_alive,
+                                     turn=native.turn)
         return self.service.generate(native.model, native.prompt or "", native.options, system=native.system,
                                      raw=native.raw, keep_alive=native.keep_alive)
 
@@ -61,7 +62,10 @@ class Runtime:
             if feed.abandoned:  # nobody to tell; 499 ("client closed request") keeps it out of the 5xx counts
                 return Response(status_code=CLIENT_CLOSED)
             raise
-        return JSONResponse(whole(generation.model, text, done))
+        body = whole(generation.model, text, done)
+        if native.decorate is not None:
+            native.decorate(body, feed.calls, "".join(feed.thinking))
+        return JSONResponse(body)
 
     async def loaded_models(self) -> list[tuple[Any, int]]:
         """(LoadedModel, resident bytes) for each loaded model, read off the event loop."""

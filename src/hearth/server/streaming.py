@@ -23,7 +23,7 @@ from starlette.responses import Response
 
 from hearth import errors
 from hearth.service import Generation
-from hearth.types import Done, Event, TextChunk
+from hearth.types import Done, Event, TextChunk, ThinkingChunk, ToolCall, ToolCallEvent
 
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
@@ -74,6 +74,8 @@ class Feed:
         self._on_done = on_done
         self._loop = asyncio.get_running_loop()
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
+        self.thinking: list[str] = []
+        self.calls: list[ToolCall] = []
         generation.start(self._sink)
 
     def _sink(self, event: Event) -> None:  # on the worker-reader thread
@@ -88,6 +90,10 @@ class Feed:
             event = await self._queue.get()
             if isinstance(event, Done):
                 self.done = event
+            elif isinstance(event, ThinkingChunk):
+                self.thinking.append(event.text)
+            elif isinstance(event, ToolCallEvent):
+                self.calls.append(event.call)
             yield event
 
     def cancel(self, reason: str | None = None) -> None:
@@ -150,6 +156,17 @@ async def collect(feed: Feed, receive: Receive) -> tuple[str, Done]:
     return "".join(parts), done
 
 
+def _encode(encoder: Encoder, event: Event) -> bytes:
+    """The bytes for one event (thinking and tool calls only for encoders that carry them)."""
+    if isinstance(event, TextChunk):
+        return encoder.text(event.text)
+    if isinstance(event, ThinkingChunk) and hasattr(encoder, "thinking"):
+        return bytes(encoder.thinking(event.text))
+    if isinstance(event, ToolCallEvent) and hasattr(encoder, "tool_call"):
+        return bytes(encoder.tool_call(event.call))
+    return b""
+
+
 class EventStream(Response):
     """A streaming response that relays a `Feed` through an `Encoder` and watches for disconnects."""
 
@@ -166,8 +183,9 @@ class EventStream(Response):
         feed, encoder = self.feed, self.encoder
         async with watching(feed, receive):
             async for event in feed.events():
-                if isinstance(event, TextChunk):
-                    await send({"type": "http.response.body", "body": encoder.text(event.text), "more_body": True})
+                body = _encode(encoder, event)
+                if body:
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
         done = feed.done
         assert done is not None
         if done.reason in ("stop", "length"):
