@@ -65,6 +65,11 @@ class FakeClient:
     pid: int = 4242
     info: dict[str, Any] = field(default_factory=lambda: {"n_seq": 2, "n_ctx": 2048})
 
+    def call(self, method: str, *args: Any, timeout: float = 600.0) -> Any:
+        """The worker's statistics, as a real worker reports them."""
+        assert method == "stats"
+        return {"slots": 2, "slots_busy": 0, "cache_hits": 0, "cached_tokens": 0, "cache_bytes": 0}
+
 
 @dataclass
 class FakeLoaded:

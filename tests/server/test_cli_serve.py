@@ -68,7 +68,7 @@ def test_ps_and_stop(server_home: Path, live: ServerProcess) -> None:
     table = _run(server_home, "ps", env=env)
     assert table.returncode == 0, table.stderr
     header, row = table.stdout.splitlines()[:2]
-    assert header.split() == ["NAME", "ID", "SIZE", "PROCESSOR", "UNTIL"]
+    assert header.split() == ["NAME", "ID", "SIZE", "PROCESSOR", "SLOTS", "CACHED", "UNTIL"]
     assert row.startswith(MODEL) and "MB" in row and "100% CPU" in row and "from now" in row
     pid = next(m["pid"] for m in live.ps())
     stopped = _run(server_home, "stop", MODEL, env=env)

@@ -127,10 +127,12 @@ def ps(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(models, indent=2))
         return
-    click.echo(f"{'NAME':<28} {'ID':<14} {'SIZE':>8}  {'PROCESSOR':<10} UNTIL")
+    click.echo(f"{'NAME':<28} {'ID':<14} {'SIZE':>8}  {'PROCESSOR':<10} {'SLOTS':<6} {'CACHED':>8}  UNTIL")
     for m in models:
+        slots = f"{m.get('slots_busy') or 0}/{m.get('slots') or 1}"
         click.echo(f"{m['name']:<28} {m['digest'][:12]:<14} {_size(m.get('memory_rss') or m['size']):>8}  "
-                   f"{'100% CPU':<10} {until(m['expires_at'], m.get('keep_alive'), m.get('in_flight', 0))}")
+                   f"{'100% CPU':<10} {slots:<6} {m.get('cached_tokens') or 0:>8}  "
+                   f"{until(m['expires_at'], m.get('keep_alive'), m.get('in_flight', 0))}")
 
 
 @click.command()

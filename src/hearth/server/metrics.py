@@ -83,7 +83,23 @@ class Metrics:
                   "# TYPE hearth_model_requests gauge"]
         for m in models:
             lines.append(f'hearth_model_requests{{model="{_label(m["name"])}"}} {m["in_flight"]}')
+        for key, kind, text in _WORKER_GAUGES:
+            lines += [f"# HELP hearth_model_{key} {text}", f"# TYPE hearth_model_{key} {kind}"]
+            for m in models:
+                value = (m.get("stats") or {}).get(key)
+                if value is not None:
+                    lines.append(f'hearth_model_{key}{{model="{_label(m["name"])}"}} {value}')
         return "\n".join(lines) + "\n"
+
+
+_WORKER_GAUGES = (
+    ("slots", "gauge", "Decoding slots (sequences decoded together) per loaded model."),
+    ("slots_busy", "gauge", "Slots generating or reading a prompt right now."),
+    ("cache_hits", "counter", "Requests that reused cached prompt tokens (slot or saved state)."),
+    ("cached_tokens", "counter", "Prompt tokens served from the cache instead of being evaluated."),
+    ("cache_bytes", "gauge", "RAM used by saved conversation states (the prompt cache)."),
+    ("cache_restores", "counter", "Saved conversation states restored into a slot."),
+)
 
 
 def _label(value: str) -> str:

@@ -236,7 +236,7 @@ def show(manifest: Manifest) -> dict[str, Any]:
     return out
 
 
-def ps_entry(loaded: LoadedModel, rss: int) -> dict[str, Any]:
+def ps_entry(loaded: LoadedModel, rss: int, stats: dict[str, int] | None = None) -> dict[str, Any]:
     """One entry of `GET /api/ps` (Ollama's fields, plus Hearth's worker pid, memory and load)."""
     manifest = loaded.manifest
     if loaded.keep_alive < 0:
@@ -251,4 +251,6 @@ def ps_entry(loaded: LoadedModel, rss: int) -> dict[str, Any]:
         "details": details(manifest), "expires_at": iso_in(until), "size_vram": 0, "context_length": loaded.n_ctx,
         "pid": loaded.client.pid, "memory_rss": rss, "memory_estimate": loaded.estimate_bytes,
         "in_flight": loaded.in_flight, "slots": loaded.client.info.get("n_seq"), "keep_alive": loaded.keep_alive,
+        "slots_busy": (stats or {}).get("slots_busy"), "cache_hits": (stats or {}).get("cache_hits"),
+        "cached_tokens": (stats or {}).get("cached_tokens"), "prompt_cache_bytes": (stats or {}).get("cache_bytes"),
     }

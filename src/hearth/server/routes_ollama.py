@@ -53,7 +53,7 @@ def router(rt: Runtime) -> APIRouter:
 
     @api.get("/ps", summary="List loaded models")
     async def ps() -> dict[str, Any]:
-        return {"models": [ollama.ps_entry(m, rss) for m, rss in await rt.loaded_models()]}
+        return {"models": [ollama.ps_entry(m, rss, st) for m, rss, st in await rt.loaded_models()]}
 
     @api.post("/chat", summary="Chat (NDJSON stream unless stream is false)")
     async def chat(body: OllamaChatRequest, request: Request) -> Response:

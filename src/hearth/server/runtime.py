@@ -67,11 +67,17 @@ class Runtime:
             native.decorate(body, feed.calls, "".join(feed.thinking))
         return JSONResponse(body)
 
-    async def loaded_models(self) -> list[tuple[Any, int]]:
-        """(LoadedModel, resident bytes) for each loaded model, read off the event loop."""
+    async def loaded_models(self) -> list[tuple[Any, int, dict[str, int]]]:
+        """(LoadedModel, resident bytes, worker statistics) for each loaded model, read off the event loop."""
         scheduler = self.service.scheduler
 
-        def read() -> list[tuple[Any, int]]:
-            return [(m, scheduler.memory(m)) for m in scheduler.loaded()]
+        def stats(m: Any) -> dict[str, int]:
+            try:  # slots in use, prompt-cache hits and tokens, straight from the worker
+                return dict(m.client.call("stats", timeout=2.0))
+            except HearthError:
+                return {}
+
+        def read() -> list[tuple[Any, int, dict[str, int]]]:
+            return [(m, scheduler.memory(m), stats(m)) for m in scheduler.loaded()]
 
         return list(await run_blocking(read))
