@@ -35,3 +35,9 @@ def test_cache_hits_and_slots_are_visible(live: ServerProcess, server_home) -> N
     env = {**cli_env(server_home), "HEARTH_HOST": f"127.0.0.1:{live.port}"}
     table = subprocess.run([HEARTH, "ps"], capture_output=True, text=True, env=env, timeout=30, check=True).stdout
     assert "SLOTS" in table and "0/4" in table
+
+
+def test_tags_carry_a_fit_label(live: ServerProcess) -> None:
+    models = httpx.get(live.url + "/api/tags", timeout=30).json()["models"]
+    smol = next(m for m in models if m["name"] == MODEL)
+    assert smol["fit"] == "fits"

@@ -193,10 +193,16 @@ def _hex(digest: str) -> str:
     return digest.split(":", 1)[-1]
 
 
-def tags(manifests: list[Manifest]) -> dict[str, Any]:
-    """`GET /api/tags`: the models on disk."""
-    return {"models": [{"name": m.name, "model": m.name, "modified_at": m.provenance.created_at, "size": m.size,
-                        "digest": _hex(m.digest), "details": details(m)} for m in manifests]}
+def tags(manifests: list[Manifest], fit: dict[str, str] | None = None) -> dict[str, Any]:
+    """`GET /api/tags`: the models on disk (plus Hearth's `fit` label: fits / tight / too large)."""
+    models = []
+    for m in manifests:
+        entry = {"name": m.name, "model": m.name, "modified_at": m.provenance.created_at, "size": m.size,
+                 "digest": _hex(m.digest), "details": details(m)}
+        if fit and m.name in fit:
+            entry["fit"] = fit[m.name]
+        models.append(entry)
+    return {"models": models}
 
 
 def _parameters(manifest: Manifest) -> str:

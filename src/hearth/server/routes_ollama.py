@@ -45,7 +45,15 @@ def router(rt: Runtime) -> APIRouter:
 
     @api.get("/tags", summary="List models")
     async def tags() -> dict[str, Any]:
-        return ollama.tags(await run_blocking(rt.service.store.list))
+        def listing() -> tuple[list[Any], dict[str, str]]:
+            manifests = rt.service.store.list()
+            try:
+                labels = rt.service.fit_labels(manifests)
+            except Exception:  # a label is a nicety: never fail the listing for it
+                labels = {}
+            return manifests, labels
+
+        return ollama.tags(*(await run_blocking(listing)))
 
     @api.post("/show", summary="Describe a model")
     async def show(body: OllamaModelRequest) -> dict[str, Any]:
