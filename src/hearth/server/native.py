@@ -33,6 +33,18 @@ class NativeRequest:
     include_usage: bool = False
     turn: Turn | None = None  # tools, tool choice, thinking
     decorate: Callable[[dict[str, Any], list[ToolCall], str], None] | None = None  # adds them to a whole answer
+    conversation_id: str | None = None  # record the exchange in the history under this id
+
+
+def conversation_id(extra: dict[str, Any] | None) -> str | None:
+    """The client's `conversation_id` (a Hearth extension to both chat APIs), checked."""
+    value = (extra or {}).get("conversation_id")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 1 <= len(value) <= 128 or not all(c.isalnum() or c in "-_.:" for c in value):
+        raise InvalidRequestError("conversation_id must be 1-128 letters, digits, '-', '_', '.' or ':'",
+                                  field="conversation_id")
+    return value
 
 
 def check_options(options: dict[str, Any], names: dict[str, str] | None = None) -> dict[str, Any]:

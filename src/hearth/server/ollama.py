@@ -18,6 +18,7 @@ from hearth.server import tooling
 from hearth.server.native import (
     NativeRequest,
     check_options,
+    conversation_id,
     format_grammar,
     human_count,
     iso_in,
@@ -65,7 +66,7 @@ def chat_request(body: OllamaChatRequest) -> NativeRequest:
         messages.append(tooling.with_calls(message(msg.role, msg.content or "", i), msg.model_extra or {}, i))
     return NativeRequest(body.model, messages=messages or None, options=options,
                          stream=body.stream is not False, keep_alive=alive, turn=turn,
-                         decorate=tooling.decorate_ollama)
+                         decorate=tooling.decorate_ollama, conversation_id=conversation_id(body.model_extra))
 
 
 def generate_request(body: OllamaGenerateRequest) -> NativeRequest:

@@ -20,7 +20,15 @@ from typing import Any
 
 from hearth.errors import InvalidRequestError
 from hearth.server import tooling
-from hearth.server.native import NativeRequest, check_options, embed_inputs, message, normalized, require_text
+from hearth.server.native import (
+    NativeRequest,
+    check_options,
+    conversation_id,
+    embed_inputs,
+    message,
+    normalized,
+    require_text,
+)
 from hearth.server.schemas import ChatCompletionRequest, ChatMessage, CompletionRequest, EmbeddingRequest
 from hearth.store import Manifest
 from hearth.types import Done, ToolCall
@@ -105,7 +113,8 @@ def chat_request(body: ChatCompletionRequest) -> NativeRequest:
         options["grammar"] = grammar
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     return NativeRequest(body.model, messages=messages, options=options, stream=bool(body.stream),
-                         include_usage=include_usage, turn=turn, decorate=tooling.decorate_openai)
+                         include_usage=include_usage, turn=turn, decorate=tooling.decorate_openai,
+                         conversation_id=conversation_id(body.model_extra))
 
 
 def completion_request(body: CompletionRequest) -> NativeRequest:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from fastapi import Request
@@ -18,6 +20,7 @@ from hearth.server.streaming import Encoder, EventStream, Feed, collect, open_ge
 from hearth.service import Generation, Hearth
 from hearth.types import Done
 
+log = logging.getLogger("hearth.server")
 CLIENT_CLOSED = 499
 Whole = Callable[[str, str, Done], dict[str, Any]]
 
@@ -54,6 +57,8 @@ class Runtime:
             raise
         self.metrics.started()
         self.feeds.add(feed)
+        if native.conversation_id and native.messages is not None and self.settings.history:
+            feed.after = partial(self._record, native, generation)
         if native.stream:
             return EventStream(feed, encoder(generation.model))
         try:
@@ -62,10 +67,28 @@ class Runtime:
             if feed.abandoned:  # nobody to tell; 499 ("client closed request") keeps it out of the 5xx counts
                 return Response(status_code=CLIENT_CLOSED)
             raise
+        if feed.after is not None:
+            await run_blocking(feed.after, text, done)  # 409 if the client rewrote the recorded past
         body = whole(generation.model, text, done)
         if native.decorate is not None:
             native.decorate(body, feed.calls, "".join(feed.thinking))
         return JSONResponse(body)
+
+    def _record(self, native: NativeRequest, generation: Generation, text: str, done: Done) -> None:
+        """Store the exchange under the client's conversation id (see docs/history.md)."""
+        from hearth.history import Entry, open_history
+        from hearth.service.recording import model_used
+
+        history = open_history(self.settings)
+        try:
+            history.record_exchange(native.conversation_id or "", native.messages or [],
+                                    Entry("assistant", text, model_used(generation, native.options), done.stats,
+                                          done.reason), source="api")
+        except HearthError as err:
+            log.warning("not recorded in the history: %s", err.message)
+            raise
+        finally:
+            history.close()
 
     async def loaded_models(self) -> list[tuple[Any, int, dict[str, int]]]:
         """(LoadedModel, resident bytes, worker statistics) for each loaded model, read off the event loop."""

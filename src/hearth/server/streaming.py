@@ -75,6 +75,8 @@ class Feed:
         self._loop = asyncio.get_running_loop()
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
         self.thinking: list[str] = []
+        self.parts: list[str] = []
+        self.after: Callable[[str, Done], None] | None = None  # runs (on a thread) after a good ending
         self.calls: list[ToolCall] = []
         generation.start(self._sink)
 
@@ -90,6 +92,8 @@ class Feed:
             event = await self._queue.get()
             if isinstance(event, Done):
                 self.done = event
+            elif isinstance(event, TextChunk):
+                self.parts.append(event.text)
             elif isinstance(event, ThinkingChunk):
                 self.thinking.append(event.text)
             elif isinstance(event, ToolCallEvent):
@@ -190,6 +194,9 @@ class EventStream(Response):
         assert done is not None
         if done.reason in ("stop", "length"):
             tail = encoder.end(done)
+            if feed.after is not None:
+                with contextlib.suppress(errors.HearthError):  # the answer was sent; the log says why not
+                    await run_blocking(feed.after, "".join(feed.parts), done)
         else:
             err = feed.failure()
             tail = encoder.error(err.message, "worker_crashed" if isinstance(err, errors.WorkerCrashedError)
