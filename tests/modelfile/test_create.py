@@ -10,6 +10,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
+from hearth.config import Settings
 from hearth.modelfile import create_model
 from hearth.service import Hearth
 from hearth.store import ModelStore
@@ -45,7 +46,7 @@ def hearth(home: Path, *args: str, cwd: Path | None = None) -> subprocess.Comple
 
 @pytest.fixture
 def service(home: Path) -> Iterator[Hearth]:
-    hearth_service = Hearth(store=ModelStore(home))
+    hearth_service = Hearth(Settings(num_parallel=1, num_ctx=1024, max_loaded_models=3), store=ModelStore(home))
     yield hearth_service
     hearth_service.close()
 
@@ -62,7 +63,7 @@ def test_every_instruction_of_a_modelfile_is_in_effect(home: Path, tmp_path: Pat
     assert len(generation.loaded.manifest.adapters) == 1
     generation.text()
     assert generation.done is not None and generation.done.stats.completion_tokens == 3  # num_predict 3
-    base = service.chat("smollm2:135m", QUESTION, {"temperature": 0})
+    base = service.chat("smollm2:135m", QUESTION, {"temperature": 0, "num_predict": 16})
     base.text()
     assert base.done is not None and base.done.stats.completion_tokens > 3
 
