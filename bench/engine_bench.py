@@ -16,9 +16,16 @@ Three tests, named as llama-bench names them:
 
 Both sides use the same thread count for decode and batch, n_batch = n_ubatch = 512, flash attention
 "auto" (llama-bench's default and Hearth's; it resolves to enabled on the CPU backend), f16 KV cache,
-CPU weight repacking on (llama-bench's `--repack 1` default and Hearth's `use_extra_bufts=True`) and the
-default load mode (mmap). Runs alternate A/B then B/A between rounds (ABBA) so drift hits both sides;
-each llama-bench call is `-r 1` and does its own warm-up, Hearth warms up once after loading.
+CPU weight repacking allowed (llama-bench's `--repack 1` default and Hearth's `use_extra_bufts=True`) and
+the default load mode (mmap). Each round runs, per test, one llama-bench call (`-r 1`, with its own
+warm-up) and one Hearth run back to back, llama-bench first in even rounds and Hearth first in odd ones
+(ABBA); Hearth warms up once after loading. A pair during which other processes used more than
+`--max-foreign` % of the CPUs is thrown away and run again. The table reports each side's median, and the
+median over pairs of the ratio and of the per-token overhead `1/hearth - 1/llama-bench`.
+
+`--breakdown` adds two in-process measurements that the machine's noise disturbs much less: Hearth's
+step time split into `llama_decode`, sampling and the rest (Python), and Hearth alternated with a bare
+decode loop (llama-bench's tg loop through the same context, no sampling, no Batcher).
 
 Usage: .venv/bin/python bench/engine_bench.py [--quick] [--threads T] [--reps R] [--json out.json]
 """
@@ -47,7 +54,7 @@ import psutil
 
 from hearth.engine import llama as engine_llama
 from hearth.engine.batcher import Batcher, Job
-from hearth.engine.llama import Context, Model
+from hearth.engine.llama import Batch, Context, Model
 from hearth.types import Done, Event, Stats
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -128,6 +135,24 @@ class HearthEngine:
         stats = self.run_job([self.first_token()], n_gen)
         assert stats.completion_tokens == n_gen
         return (n_gen - 1) / (stats.eval_ns / 1e9)
+
+    def raw_tg(self, n_gen: int) -> float:
+        """llama-bench's tg loop in this process: N single-token decodes, no sampling; rate over the last N-1."""
+        self.ctx.clear()
+        batch = Batch(1, 1)
+        token = self.first_token()
+        t_first = 0
+        try:
+            for pos in range(n_gen):
+                batch.clear()
+                batch.add(token, pos, 0, True)
+                self.ctx.decode(batch)
+                if pos == 0:
+                    t_first = time.perf_counter_ns()
+                token = self.rng.randrange(self.model.n_vocab)
+        finally:
+            batch.close()
+        return (n_gen - 1) / ((time.perf_counter_ns() - t_first) / 1e9)
 
     def run(self, test: str) -> float:
         """Run one test by its llama-bench name."""
@@ -347,8 +372,12 @@ def measure_pair(engine: HearthEngine, cmd: list[str], test: str, bench_first: b
     return bench, hearth
 
 
-def interleave(engine: HearthEngine, cmds: dict[str, list[str]], reps: int, max_foreign: float) -> dict[str, Any]:
-    """For each round and test, run both sides back to back (ABBA order); redo a pair others disturbed."""
+def interleave(engine: HearthEngine, cmds: dict[str, list[str]], reps: int, max_foreign: float,
+               checkpoint: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """For each round and test, run both sides back to back (ABBA order); redo a pair others disturbed.
+
+    `checkpoint` gets the samples so far after every pair, so a long run that is cut short keeps its data.
+    """
     out: dict[str, Any] = {"llama_bench": {t: [] for t in cmds}, "hearth": {t: [] for t in cmds},
                            "foreign_cpu_pct": {t: [] for t in cmds}, "steal_pct": {t: [] for t in cmds},
                            "discarded_pairs": 0}
@@ -370,19 +399,34 @@ def interleave(engine: HearthEngine, cmds: dict[str, list[str]], reps: int, max_
                 out[key][test].append(value)
             print(f"round {rnd + 1}/{reps} {test}: llama-bench {bench:.2f} t/s, hearth {hearth:.2f} t/s "
                   f"(others {foreign:.1f} % CPU, steal {steal:.1f} %)", flush=True)
+            checkpoint(out)
     return out
 
 
-def print_breakdown(engine: HearthEngine, n_gen: list[int]) -> list[dict[str, float]]:
-    """Run and print the per-token breakdown for each tg length."""
+def print_breakdown(engine: HearthEngine, n_gen: list[int], pairs: int) -> list[dict[str, float]]:
+    """Per tg length: where Hearth's step time goes, and Hearth against a bare decode loop in this process."""
     out = []
-    print("\nper generated token (Hearth, one wrapped run each):\n")
-    print("| test | step ms | llama_decode ms | sample ms | rest (Python) ms |")
-    print("| --- | ---: | ---: | ---: | ---: |")
+    print(f"\nper generated token, in this process (breakdown: one wrapped Hearth run; floor: median of {pairs}"
+          " alternating pairs of Hearth and a bare llama_decode loop with no sampling):\n")
+    print("| test | step ms | llama_decode ms | sample ms | rest (Python) ms | bare loop t/s | hearth t/s "
+          "| hearth / bare |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for n in n_gen:
         bd = breakdown(engine, n)
-        out.append(dict(bd.__dict__))
-        print(f"| tg{n} | {bd.step_ms:.3f} | {bd.decode_ms:.3f} | {bd.sample_ms:.3f} | {bd.rest_ms:.3f} |")
+        bare, hearth, ratio = [], [], []
+        for i in range(pairs):
+            first, second = (engine.raw_tg, engine.tg) if i % 2 == 0 else (engine.tg, engine.raw_tg)
+            a, b = first(n), second(n)
+            r, h = (a, b) if i % 2 == 0 else (b, a)
+            bare.append(r)
+            hearth.append(h)
+            ratio.append(h / r)
+        row = dict(bd.__dict__, bare_ts=statistics.median(bare), hearth_ts=statistics.median(hearth),
+                   ratio=statistics.median(ratio), ratio_min=min(ratio), ratio_max=max(ratio))
+        out.append(row)
+        print(f"| tg{n} | {bd.step_ms:.3f} | {bd.decode_ms:.3f} | {bd.sample_ms:.3f} | {bd.rest_ms:.3f} "
+              f"| {row['bare_ts']:.1f} | {row['hearth_ts']:.1f} | {100 * row['ratio']:.1f} % "
+              f"({100 * row['ratio_min']:.1f}–{100 * row['ratio_max']:.1f}) |", flush=True)
     return out
 
 
@@ -391,14 +435,17 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     p.add_argument("--threads", "-t", type=int, default=psutil.cpu_count(logical=False) or 2,
                    help="threads for both decode and batch (default: physical cores)")
-    p.add_argument("--reps", "-r", type=int, default=5, help="interleaved rounds (default 5)")
+    p.add_argument("--reps", "-r", type=int, default=5,
+                   help="interleaved rounds (default 5; 0 skips llama-bench, e.g. with --breakdown)")
     p.add_argument("--quick", action="store_true", help="2 rounds instead of --reps")
     p.add_argument("--pp", type=int, default=512, help="prompt length of the pp test (default 512)")
     p.add_argument("--tg", default="128,1024", help="generated lengths of the tg tests (default 128,1024)")
     p.add_argument("--llama-bench", type=Path, default=DEFAULT_BENCH, help="llama-bench binary")
-    p.add_argument("--breakdown", action="store_true", help="also time decode/sample/Python per token")
+    p.add_argument("--breakdown", action="store_true",
+                   help="also split Hearth's step time and compare it with a bare decode loop in-process")
+    p.add_argument("--floor-pairs", type=int, default=7, help="pairs for the in-process comparison (default 7)")
     p.add_argument("--max-foreign", type=float, default=5.0,
-                   help="redo a round if other processes used more than this %% of the CPUs (default 5)")
+                   help="redo a pair if other processes used more than this %% of the CPUs (default 5)")
     p.add_argument("--json", type=Path, help="write machine, commands, raw samples and summary here")
     return p.parse_args()
 
@@ -428,16 +475,24 @@ def main() -> None:
     print("Hearth's load log:\n  " + "\n  ".join(dict.fromkeys(engine.load_log)))
     for test in tests:  # warm-up: page in the weights, allocate compute buffers
         engine.run(test if test.startswith("pp") else "tg32")
-    samples = interleave(engine, cmds, reps, args.max_foreign)
-    rows = summarise(tests, samples["llama_bench"], samples["hearth"])
-    print_table(rows, reps)
-    info["loadavg_end"] = os.getloadavg()
-    print(f"\n{samples['discarded_pairs']} disturbed pairs redone; load average at end: {info['loadavg_end']}")
     result: dict[str, Any] = {"machine": info, "threads": args.threads, "rounds": reps,
-                              "llama_bench_commands": cmds, "hearth_load_log": engine.load_log,
-                              "samples": samples, "summary": rows}
+                              "llama_bench_commands": cmds, "hearth_load_log": engine.load_log}
+
+    def save(samples: dict[str, Any]) -> None:
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps({**result, "samples": samples}, indent=2) + "\n")
+
+    if reps > 0:
+        samples = interleave(engine, cmds, reps, args.max_foreign, save)
+        rows = summarise(tests, samples["llama_bench"], samples["hearth"])
+        print_table(rows, reps)
+        print(f"\n{samples['discarded_pairs']} disturbed pairs redone")
+        result.update(samples=samples, summary=rows)
     if args.breakdown:
-        result["breakdown"] = print_breakdown(engine, n_gen)
+        result["breakdown"] = print_breakdown(engine, n_gen, args.floor_pairs)
+    info["loadavg_end"] = os.getloadavg()
+    print(f"load average at end: {info['loadavg_end']}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")
