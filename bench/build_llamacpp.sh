@@ -6,8 +6,8 @@
 # build configures its shared libraries (see the sdist's CMakeLists.txt and pyproject.toml):
 #   - Release (scikit-build-core's default build type), shared libraries (`BUILD_SHARED_LIBS=On`);
 #   - ggml defaults: GGML_NATIVE=ON (-march=native), OpenMP, llamafile sgemm, CPU repack;
-#   - the same extra C/C++ flags Hearth's wheel was built with (HEARTH_LLAMA_CFLAGS, default:
-#     no AMX, because ggml's AMX path segfaults on this Xeon);
+#   - the same extra C/C++ flags Hearth's wheel was built with (scripts/engine-flags.sh; override with
+#     HEARTH_LLAMA_CFLAGS);
 #   - no network at build or run time: LLAMA_CURL is deprecated and ignored in this llama.cpp, so
 #     LLAMA_OPENSSL=OFF, and the server's web UI is neither downloaded (LLAMA_USE_PREBUILT_UI=OFF) nor
 #     built with npm (LLAMA_BUILD_UI=OFF); llama-server then serves the API without the bundled page.
@@ -19,7 +19,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 JOBS="${JOBS:-2}"
-CFLAGS_EXTRA="${HEARTH_LLAMA_CFLAGS:--mno-amx-tile -mno-amx-int8 -mno-amx-bf16}"
+. "$ROOT/scripts/engine-flags.sh"
+CFLAGS_EXTRA="${HEARTH_LLAMA_CFLAGS:-$ENGINE_CFLAGS}"
 
 VERSION="$("$PYTHON" -c 'import importlib.metadata as m; print(m.version("llama-cpp-python"))')"
 SDIST_DIR="$ROOT/.build/sdist"

@@ -18,7 +18,8 @@ fi
 if [ ! -f "$SDIST_DIR/llama_cpp_python-$VERSION.tar.gz" ]; then
   "$PY" -m pip download -q --no-binary :all: --no-deps "llama-cpp-python==$VERSION" -d "$SDIST_DIR"
 fi
-FLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+. scripts/engine-flags.sh
+FLAGS="$ENGINE_CFLAGS"
 echo "Compiling llama.cpp (llama-cpp-python $VERSION) without AMX; this takes about 5 minutes on 2 cores..." >&2
 CMAKE_ARGS="-DCMAKE_C_FLAGS='$FLAGS' -DCMAKE_CXX_FLAGS='$FLAGS'" \
 CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)} \

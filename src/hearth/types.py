@@ -65,8 +65,13 @@ class Stats:
 
     @property
     def eval_rate(self) -> float:
-        """Generated tokens per second."""
-        return self.completion_tokens / (self.eval_ns / 1e9) if self.eval_ns > 0 else 0.0
+        """Generated tokens per second.
+
+        `eval_ns` runs from the first generated token to the last, so it spans `completion_tokens - 1`
+        decoding steps (the first token comes out of the prompt's evaluation).
+        """
+        steps = self.completion_tokens - 1
+        return steps / (self.eval_ns / 1e9) if self.eval_ns > 0 and steps > 0 else 0.0
 
 
 @dataclass(frozen=True)

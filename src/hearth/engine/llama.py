@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import llama_cpp as C
+import numpy as np
 
 from hearth.errors import EngineError, InvalidRequestError
 
@@ -59,7 +60,8 @@ class Model:
         init_backend()
         params = C.llama_model_default_params()
         params.n_gpu_layers = 0
-        params.use_mmap = use_mmap
+        # llama.cpp replaced the use_mmap flag with load_mode; AUTO maps the file like llama-bench does
+        params.load_mode = C.LLAMA_LOAD_MODE_AUTO if use_mmap else C.LLAMA_LOAD_MODE_NONE
         params.use_extra_bufts = use_extra_bufts
         ptr = C.llama_model_load_from_file(str(path).encode(), params)
         if not ptr:
@@ -294,6 +296,10 @@ class Sampler:
     def __init__(self, model: Model, settings: dict[str, Any]) -> None:
         chain = C.llama_sampler_chain_init(C.llama_sampler_chain_default_params())
         self.ptr = chain
+        self.n_vocab = model.n_vocab
+        # a chain that is only `greedy` is an argmax: done in place on llama.cpp's logits, it skips the
+        # chain's copy of every logit into a candidates array (~0.1 ms per token on a 49k vocabulary)
+        self.argmax_only = False
         add = C.llama_sampler_chain_add
         try:
             grammar = settings.get("grammar")
@@ -310,6 +316,7 @@ class Sampler:
                     settings["frequency_penalty"], settings["presence_penalty"]))
             if settings["temperature"] <= 0:
                 add(chain, C.llama_sampler_init_greedy())
+                self.argmax_only = C.llama_sampler_chain_n(chain) == 1
                 return
             if settings["top_k"] > 0:
                 add(chain, C.llama_sampler_init_top_k(settings["top_k"]))
@@ -330,6 +337,11 @@ class Sampler:
 
     def sample(self, ctx: Context, index: int) -> int:
         """Draw (and accept) the next token from the logits at batch position `index`."""
+        if self.argmax_only:  # same choice as llama.cpp's greedy sampler: the first highest logit
+            logits = C.llama_get_logits_ith(ctx.ptr, index)
+            if not logits:
+                raise EngineError(f"llama.cpp has no logits at batch position {index}")
+            return int(np.ctypeslib.as_array(logits, shape=(self.n_vocab,)).argmax())
         return C.llama_sampler_sample(self.ptr, ctx.ptr, index)
 
     def close(self) -> None:

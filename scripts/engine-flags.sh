@@ -1,0 +1,6 @@
+# The C/C++ flags llama.cpp is compiled with, for Hearth's engine (scripts/build-engine.sh) and for the
+# reference binaries it is measured against (bench/build_llamacpp.sh). Sourced, not run.
+#
+# ggml's AMX code path segfaults on the first decode on some Xeon CPUs; laptops have no AMX, so leaving
+# it out costs users nothing and keeps the fast repacked AVX kernels.
+ENGINE_CFLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
