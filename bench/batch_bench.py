@@ -57,18 +57,19 @@ def wait_ready(url: str, timeout: float = 120) -> None:
     raise RuntimeError(f"{url} did not become ready")
 
 
-def start_hearth(model: Path, threads: int, ctx: int, port: int, home: Path) -> subprocess.Popen:
-    env = dict(os.environ, HEARTH_HOME=str(home), HEARTH_NUM_THREADS=str(threads))
+def start_hearth(model: Path, threads: int, ctx: int, port: int, home: Path, fa: str) -> subprocess.Popen:
+    env = dict(os.environ, HEARTH_HOME=str(home), HEARTH_NUM_THREADS=str(threads), HEARTH_FLASH_ATTENTION=fa)
     hearth = Path(sys.executable).with_name("hearth")
     return subprocess.Popen([str(hearth), "serve", "--port", str(port), "--num-ctx", str(ctx), "--num-parallel", "4"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def start_llama_server(model: Path, threads: int, ctx: int, port: int) -> subprocess.Popen:
+def start_llama_server(model: Path, threads: int, ctx: int, port: int, fa: str) -> subprocess.Popen:
     if not LLAMA_SERVER.exists():
         sys.exit(f"{LLAMA_SERVER} is missing: run bench/build_llamacpp.sh first")
     args = [str(LLAMA_SERVER), "-m", str(model), "--port", str(port), "-t", str(threads), "-tb", str(threads),
-            "-c", str(ctx * 4), "--parallel", "4", "-b", "512", "-ub", "512", "--no-webui", "--log-disable"]
+            "-c", str(ctx * 4), "--parallel", "4", "-b", "512", "-ub", "512", "--no-webui", "--log-disable",
+            "-fa", fa]
     return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -118,45 +119,53 @@ def aggregate(url: str, model: str, n: int, max_tokens: int) -> float:
     return sum(r["tokens"] for r in results) / wall
 
 
-def multi_turn(url: str, model: str, turns: int = 10) -> list[float]:
+def multi_turn(url: str, model: str, turns: int = 10) -> list[dict]:
     messages = [{"role": "system", "content": "You are a helpful assistant."},
                 {"role": "user", "content": "Tell me about the history of tea."}]
-    ttfts = []
+    results = []
     for turn in range(turns):
         r = stream_chat(url, model, messages, 48)
-        ttfts.append(r["ttft"])
+        results.append(r)
         messages += [{"role": "assistant", "content": r["text"]},
                      {"role": "user", "content": FOLLOW_UPS[turn % len(FOLLOW_UPS)]}]
-    return ttfts
+    return results
 
 
-def interleave(url: str, model: str, rounds: int = 4) -> float:
+def interleave(url: str, model: str, rounds: int = 4) -> tuple[float, float]:
+    """Cached share of all prompt tokens after the first round, and of the tokens the previous turn left
+    in the KV cache (its prompt and answer: what a perfect cache could serve)."""
     convs = [[{"role": "system", "content": f"You are an expert on {t}."},
               {"role": "user", "content": f"Tell me about {t}."}] for t in TOPICS]
-    cached = prompt = 0
+    last: list[dict] = [{} for _ in convs]
+    cached = prompt = reusable = 0
     for r in range(rounds):
-        for conv in convs:
+        for i, conv in enumerate(convs):
             result = stream_chat(url, model, conv, 48)
             if r > 0:
                 cached += result["cached"]
                 prompt += result["prompt"]
+                reusable += min(result["prompt"], last[i]["prompt"] + last[i]["tokens"])
+            last[i] = result
             conv += [{"role": "assistant", "content": result["text"]},
                      {"role": "user", "content": FOLLOW_UPS[r % len(FOLLOW_UPS)]}]
-    return cached / prompt if prompt else 0.0
+    return (cached / prompt if prompt else 0.0), (cached / reusable if reusable else 0.0)
 
 
 def measure(name: str, url: str, model: str, repeat: int) -> dict:
     stream_chat(url, model, [{"role": "user", "content": "Hello"}], 8)  # warm-up
     agg = statistics.median(aggregate(url, model, 4, 128) for _ in range(repeat))
     single = statistics.median(aggregate(url, model, 1, 128) for _ in range(repeat))
-    ttfts = [multi_turn(url, model) for _ in range(repeat)]
-    turn2 = statistics.median(t[1] for t in ttfts)
-    turn10 = statistics.median(t[9] for t in ttfts)
-    ratio = interleave(url, model)
+    replays = [multi_turn(url, model) for _ in range(repeat)]
+    turn2 = statistics.median(t[1]["ttft"] for t in replays)
+    turn10 = statistics.median(t[9]["ttft"] for t in replays)
+    new2, new10 = (replays[0][i]["prompt"] - replays[0][i]["cached"] for i in (1, 9))
+    ctx2, ctx10 = (replays[0][i]["prompt"] for i in (1, 9))
+    ratio, reuse = interleave(url, model)
     print(f"{name:>12}: 4 streams {agg:7.1f} tok/s | 1 stream {single:7.1f} tok/s | TTFT turn 2 "
-          f"{turn2 * 1000:6.1f} ms, turn 10 {turn10 * 1000:6.1f} ms | interleaved cache ratio {ratio:.1%}",
-          flush=True)
-    return {"aggregate": agg, "single": single, "turn2": turn2, "turn10": turn10, "cache_ratio": ratio}
+          f"{turn2 * 1000:6.1f} ms ({new2} new of {ctx2}), turn 10 {turn10 * 1000:6.1f} ms ({new10} new of {ctx10})"
+          f" | interleaved cache ratio {ratio:.1%} ({reuse:.1%} of what the last turn left)", flush=True)
+    return {"aggregate": agg, "single": single, "turn2": turn2, "turn10": turn10, "cache_ratio": ratio,
+            "cache_reuse": reuse}
 
 
 def main() -> None:
@@ -164,6 +173,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--ctx", type=int, default=2048, help="context per slot")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--flash-attention", choices=("auto", "on", "off"), default="auto",
+                        help="for both servers (Hearth's flash_attention setting, llama-server's -fa)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     from hearth.store.bundled import require
@@ -173,8 +184,8 @@ def main() -> None:
     results = {}
     for name in ("llama-server", "hearth"):
         port = free_port()
-        proc = (start_llama_server(model, args.threads, args.ctx, port) if name == "llama-server"
-                else start_hearth(model, args.threads, args.ctx, port, home))
+        proc = (start_llama_server(model, args.threads, args.ctx, port, args.flash_attention) if name == "llama-server"
+                else start_hearth(model, args.threads, args.ctx, port, home, args.flash_attention))
         try:
             url = f"http://127.0.0.1:{port}"
             wait_ready(url)
@@ -190,7 +201,8 @@ def main() -> None:
     print(f"turn-10 TTFT / turn-2 TTFT: {h['turn10'] / h['turn2']:.2f} (goal <= 1.5); "
           f"turn-10 TTFT vs llama-server: {h['turn10'] / s['turn10']:.2f}x (goal <= 1.2)")
     print(f"interleaved cached-token ratio: {h['cache_ratio']:.1%} (goal >= 90%); "
-          f"llama-server {s['cache_ratio']:.1%}")
+          f"llama-server {s['cache_ratio']:.1%}; of the reusable tokens: Hearth {h['cache_reuse']:.1%}, "
+          f"llama-server {s['cache_reuse']:.1%}")
 
 
 if __name__ == "__main__":

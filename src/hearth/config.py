@@ -43,6 +43,8 @@ class Settings:
                                    256 << 20)
     num_ctx: int = _doc("Context tokens per request (0 = sized to the model and free memory).", 0)
     num_threads: int = _doc("Threads for decoding (0 = physical cores).", 0)
+    flash_attention: str = _doc("llama.cpp's flash attention: off, on or auto (llama.cpp's choice, on for CPUs). "
+                                "Off is faster on CPUs for chat, whose histories grow (docs/benchmarks.md).", "off")
     max_body_bytes: int = _doc("Largest request body the server accepts.", 8 * 1024 * 1024)
     history: bool = _doc("Record conversations in the local history database (false = record nothing).", True)
     history_days: int = _doc("Delete conversations not touched for this many days (0 = keep forever).", 0)
@@ -53,6 +55,8 @@ class Settings:
 
 
 _TYPES = {f.name: f.type for f in fields(Settings)}
+_CHOICES = {"flash_attention": ("auto", "on", "off")}
+FLASH_ATTN = {"auto": -1, "off": 0, "on": 1}  # llama_flash_attn_type
 
 
 def describe() -> list[tuple[str, str, Any]]:
@@ -101,6 +105,12 @@ def _convert(name: str, value: Any) -> Any:
             return int(value)
         if kind == "bool":
             return _boolean(value)
+        if name in _CHOICES:
+            text = str(value).strip().lower()
+            if text not in _CHOICES[name]:
+                raise InvalidOptionError(f"setting {name!r} must be one of {', '.join(_CHOICES[name])}, "
+                                         f"not {value!r}", field=name)
+            return text
         return value if value is None else str(value)
     except (TypeError, ValueError):
         raise InvalidOptionError(f"setting {name!r} has an invalid value {value!r}", field=name) from None

@@ -43,3 +43,15 @@ def test_adapters_reach_the_worker_and_a_replaced_persona_reloads(tiny_store: Mo
         scheduler.release(second)
     finally:
         scheduler.close()
+
+
+def test_the_flash_attention_setting_reaches_the_worker(tiny_store: ModelStore) -> None:
+    for setting, expected in (("off", 0), ("on", 1), ("auto", -1)):
+        scheduler = Scheduler(tiny_store, Settings(memory_budget=1 << 40, flash_attention=setting),
+                              client_factory=FakeClient)  # type: ignore[arg-type]
+        try:
+            loaded = scheduler.acquire("tiny")
+            assert loaded.client.config.flash_attn == expected
+            scheduler.release(loaded)
+        finally:
+            scheduler.close()

@@ -6,7 +6,11 @@ A model worker's resident memory is, measured on the bundled model (see tests/fi
     KV cache         layers × KV heads × (key + value length) × 2 bytes (f16), for every context token of every
                      parallel sequence; llama.cpp zeroes it at load, so it is all resident at once
     compute          the activations of one 512-token batch (feed-forward and attention widths) plus logits;
-                     llama.cpp reserves more (logits for a whole batch) but Hearth never touches that part
+                     llama.cpp reserves more (logits for a whole batch) but Hearth never touches that part.
+                     Without flash attention (Hearth's default on CPUs, see docs/benchmarks.md) the
+                     attention scores of that batch against a full context (heads × context × batch × 4
+                     bytes) take the activations' place when larger; they are touched once a long prompt
+                     has filled the context (measured on the bundled model: +36 MB at 2048 tokens)
     runtime          the worker's Python interpreter and llama.cpp (~48 MB) plus the vocabulary (~400 B a token)
 
 Speed: generating a token reads every weight once, so it is bound by memory bandwidth, plus the arithmetic
@@ -57,13 +61,18 @@ def padded(n_ctx: int) -> int:
     return max(CTX_STEP, -(-n_ctx // CTX_STEP) * CTX_STEP)
 
 
-def estimate(shape: ModelShape, n_ctx: int, n_seq: int = 1, n_batch: int = BATCH) -> Estimate:
+def estimate(shape: ModelShape, n_ctx: int, n_seq: int = 1, n_batch: int = BATCH, *,
+             flash_attention: bool = False) -> Estimate:
     """Memory of `shape` loaded with `n_ctx` context tokens for each of `n_seq` parallel sequences."""
     n_seq = max(1, n_seq)
     kv = shape.kv_bytes_per_token * padded(n_ctx) * n_seq
     tokens = min(n_batch, padded(n_ctx) * n_seq)
     widths = 3 * shape.n_ff + 6 * shape.n_embd + (shape.n_head + 2 * shape.n_head_kv) * shape.key_length
-    compute = tokens * widths * 4 + n_seq * shape.n_vocab * 4 * 2 + COMPUTE_FIXED
+    activations = tokens * widths * 4
+    if not flash_attention:  # the batch's attention scores against the whole context, in f32; llama.cpp's
+        # allocator reuses the feed-forward buffers for them, so the larger of the two is what is resident
+        activations = max(activations, shape.n_head * padded(n_ctx) * tokens * 4)
+    compute = activations + n_seq * shape.n_vocab * 4 * 2 + COMPUTE_FIXED
     runtime = RUNTIME_BYTES + shape.n_vocab * VOCAB_BYTES_PER_TOKEN
     return Estimate(shape.weights_bytes, kv, compute, runtime, n_ctx, n_seq)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psutil
 
-from hearth.config import Settings
+from hearth.config import FLASH_ATTN, Settings
 from hearth.engine import WorkerClient, WorkerConfig, default_context, physical_cores
 from hearth.errors import BusyError, HearthError, InsufficientMemoryError
 from hearth.fit import Estimate, ModelShape, cached_shape, estimate, refusal
@@ -99,12 +99,13 @@ class Scheduler:
         shape = model_shape(manifest, path)
         n_ctx = num_ctx or self.settings.num_ctx or default_context(
             manifest.info.context_length or 0, shape.kv_bytes_per_token, n_seq)
-        predicted = estimate(shape, n_ctx, n_seq)
+        predicted = estimate(shape, n_ctx, n_seq, flash_attention=self.settings.flash_attention != "off")
         need = predicted.total + self.settings.prompt_cache_bytes
         self._make_room(manifest.name, need, (shape, predicted))
         threads = self.settings.num_threads or physical_cores()
         config = WorkerConfig(str(path), n_ctx=n_ctx, n_seq=n_seq,
                               n_threads=threads, n_threads_batch=threads,
+                              flash_attn=FLASH_ATTN[self.settings.flash_attention],
                               cache_bytes=self.settings.prompt_cache_bytes,
                               lora_paths=tuple(str(p) for p in self.store.adapter_paths(manifest)))
         started = time.perf_counter_ns()
