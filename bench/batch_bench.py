@@ -7,10 +7,15 @@ llama.cpp source (bench/build_llamacpp.sh). Both are driven through their OpenAI
 1. aggregate: 4 concurrent streams (temperature 0, 128 tokens each): generated tokens / wall time,
    plus Hearth's single stream for reference;
 2. multi-turn: a 10-turn conversation replayed turn by turn: time to first content token per turn;
-3. interleave: three conversations advanced in turn for 4 rounds: share of prompt tokens served from
-   the cache (Hearth: usage.prompt_tokens_details.cached_tokens; llama-server: timings.cache_n).
+3. interleave: three conversations advanced in turn for 10 rounds (each round a new user message after a
+   48-token answer, like the replay): share of prompt tokens after the first round served from the
+   cache (Hearth: usage.prompt_tokens_details.cached_tokens; llama-server: timings.cache_n), and share
+   of what a perfect cache could serve (the previous turn's prompt and answer; the rest is the new
+   message and its template tokens, which no cache can have seen).
 
-Usage: .venv/bin/python bench/batch_bench.py [--threads N] [--repeat R]
+Both servers get the same flash attention setting (default off, Hearth's default; `--flash-attention`).
+
+Usage: .venv/bin/python bench/batch_bench.py [--threads N] [--repeat R] [--flash-attention off|on|auto]
 """
 
 from __future__ import annotations
@@ -75,7 +80,9 @@ def start_llama_server(model: Path, threads: int, ctx: int, port: int, fa: str) 
 
 def stream_chat(url: str, model: str, messages: list[dict], max_tokens: int) -> dict:
     """One streamed chat: text, completion tokens, TTFT, cached prompt tokens, prompt tokens."""
+    # the same sampling on both: greedy, no repeat penalty (Hearth's default is Ollama's 1.1, llama-server's 1.0)
     body = {"model": model, "messages": messages, "max_tokens": max_tokens, "temperature": 0, "seed": 1,
+            "repeat_penalty": 1.0,
             "stream": True, "stream_options": {"include_usage": True}}
     start = time.perf_counter()
     ttft = None
@@ -119,8 +126,10 @@ def aggregate(url: str, model: str, n: int, max_tokens: int) -> float:
     return sum(r["tokens"] for r in results) / wall
 
 
-def multi_turn(url: str, model: str, turns: int = 10) -> list[dict]:
-    messages = [{"role": "system", "content": "You are a helpful assistant."},
+def multi_turn(url: str, model: str, session: int, turns: int = 10) -> list[dict]:
+    # the session number makes every replay a new conversation: a repeat would be served whole from the
+    # cache of the previous one
+    messages = [{"role": "system", "content": f"Session {session}. You are a helpful assistant."},
                 {"role": "user", "content": "Tell me about the history of tea."}]
     results = []
     for turn in range(turns):
@@ -131,7 +140,7 @@ def multi_turn(url: str, model: str, turns: int = 10) -> list[dict]:
     return results
 
 
-def interleave(url: str, model: str, rounds: int = 4) -> tuple[float, float]:
+def interleave(url: str, model: str, rounds: int = 10) -> tuple[float, float]:
     """Cached share of all prompt tokens after the first round, and of the tokens the previous turn left
     in the KV cache (its prompt and answer: what a perfect cache could serve)."""
     convs = [[{"role": "system", "content": f"You are an expert on {t}."},
@@ -151,29 +160,21 @@ def interleave(url: str, model: str, rounds: int = 4) -> tuple[float, float]:
     return (cached / prompt if prompt else 0.0), (cached / reusable if reusable else 0.0)
 
 
-def measure(name: str, url: str, model: str, repeat: int) -> dict:
-    stream_chat(url, model, [{"role": "user", "content": "Hello"}], 8)  # warm-up
-    agg = statistics.median(aggregate(url, model, 4, 128) for _ in range(repeat))
-    single = statistics.median(aggregate(url, model, 1, 128) for _ in range(repeat))
-    replays = [multi_turn(url, model) for _ in range(repeat)]
-    turn2 = statistics.median(t[1]["ttft"] for t in replays)
-    turn10 = statistics.median(t[9]["ttft"] for t in replays)
-    new2, new10 = (replays[0][i]["prompt"] - replays[0][i]["cached"] for i in (1, 9))
-    ctx2, ctx10 = (replays[0][i]["prompt"] for i in (1, 9))
-    ratio, reuse = interleave(url, model)
-    print(f"{name:>12}: 4 streams {agg:7.1f} tok/s | 1 stream {single:7.1f} tok/s | TTFT turn 2 "
-          f"{turn2 * 1000:6.1f} ms ({new2} new of {ctx2}), turn 10 {turn10 * 1000:6.1f} ms ({new10} new of {ctx10})"
-          f" | interleaved cache ratio {ratio:.1%} ({reuse:.1%} of what the last turn left)", flush=True)
-    return {"aggregate": agg, "single": single, "turn2": turn2, "turn10": turn10, "cache_ratio": ratio,
-            "cache_reuse": reuse}
+def run_round(url: str, model: str, session: int) -> dict:
+    replay = multi_turn(url, model, session)
+    return {"aggregate": aggregate(url, model, 4, 128), "single": aggregate(url, model, 1, 128),
+            "turn2": replay[1]["ttft"], "turn10": replay[9]["ttft"],
+            "new2": replay[1]["prompt"] - replay[1]["cached"], "ctx2": replay[1]["prompt"],
+            "new10": replay[9]["prompt"] - replay[9]["cached"], "ctx10": replay[9]["prompt"]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--ctx", type=int, default=2048, help="context per slot")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--flash-attention", choices=("auto", "on", "off"), default="auto",
+    parser.add_argument("--repeat", type=int, default=4, help="rounds; each runs both servers, in alternating order")
+    parser.add_argument("--rounds", type=int, default=10, help="rounds of the interleave test")
+    parser.add_argument("--flash-attention", choices=("auto", "on", "off"), default="off",
                         help="for both servers (Hearth's flash_attention setting, llama-server's -fa)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
@@ -181,28 +182,58 @@ def main() -> None:
 
     model = require()
     home = Path(tempfile.mkdtemp(prefix="hearth-bench-"))
-    results = {}
-    for name in ("llama-server", "hearth"):
-        port = free_port()
-        proc = (start_llama_server(model, args.threads, args.ctx, port, args.flash_attention) if name == "llama-server"
-                else start_hearth(model, args.threads, args.ctx, port, home, args.flash_attention))
-        try:
-            url = f"http://127.0.0.1:{port}"
+    ports = {"llama-server": free_port(), "hearth": free_port()}
+    procs = [start_llama_server(model, args.threads, args.ctx, ports["llama-server"], args.flash_attention),
+             start_hearth(model, args.threads, args.ctx, ports["hearth"], home, args.flash_attention)]
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    rounds: dict[str, list[dict]] = {name: [] for name in urls}
+    cache: dict[str, tuple[float, float]] = {}
+    try:
+        for url in urls.values():
             wait_ready(url)
-            results[name] = measure(name, url, "smollm2:135m", args.repeat)
-        finally:
+            stream_chat(url, "smollm2:135m", [{"role": "user", "content": "Hello"}], 8)  # warm-up
+        # both servers stay up (the idle one sleeps); each round runs them back to back, llama-server first
+        # in even rounds and Hearth first in odd ones, so the machine's drift hits both alike
+        for r in range(args.repeat):
+            order = ["llama-server", "hearth"] if r % 2 == 0 else ["hearth", "llama-server"]
+            for name in order:
+                res = run_round(urls[name], "smollm2:135m", r)
+                rounds[name].append(res)
+                print(f"round {r + 1} {name:>12}: 4 streams {res['aggregate']:6.1f} tok/s, 1 stream "
+                      f"{res['single']:6.1f} tok/s, TTFT turn 2 {res['turn2'] * 1000:6.1f} ms ({res['new2']} new of "
+                      f"{res['ctx2']}), turn 10 {res['turn10'] * 1000:6.1f} ms ({res['new10']} new of {res['ctx10']})",
+                      flush=True)
+        for name, url in urls.items():
+            cache[name] = interleave(url, "smollm2:135m", args.rounds)
+    finally:
+        for proc in procs:
             proc.terminate()
             proc.wait(30)
-    shutil.rmtree(home, ignore_errors=True)
-    h, s = results["hearth"], results["llama-server"]
+        shutil.rmtree(home, ignore_errors=True)
+
+    def med(name: str, key: str) -> float:
+        return statistics.median(x[key] for x in rounds[name])
+
+    def pair(key: str) -> float:  # median over rounds of Hearth / llama-server
+        return statistics.median(h[key] / s[key] for h, s in zip(rounds["hearth"], rounds["llama-server"], strict=True))
+
     print()
-    print(f"aggregate 4 streams: {h['aggregate'] / s['aggregate']:.1%} of llama-server (goal >= 90%); "
-          f"{h['aggregate'] / h['single']:.2f}x Hearth's single stream (goal > 1)")
-    print(f"turn-10 TTFT / turn-2 TTFT: {h['turn10'] / h['turn2']:.2f} (goal <= 1.5); "
-          f"turn-10 TTFT vs llama-server: {h['turn10'] / s['turn10']:.2f}x (goal <= 1.2)")
-    print(f"interleaved cached-token ratio: {h['cache_ratio']:.1%} (goal >= 90%); "
-          f"llama-server {s['cache_ratio']:.1%}; of the reusable tokens: Hearth {h['cache_reuse']:.1%}, "
-          f"llama-server {s['cache_reuse']:.1%}")
+    for name in urls:
+        print(f"{name:>12}: 4 streams {med(name, 'aggregate'):6.1f} tok/s | 1 stream {med(name, 'single'):6.1f} tok/s"
+              f" | TTFT turn 2 {med(name, 'turn2') * 1000:6.1f} ms, turn 10 {med(name, 'turn10') * 1000:6.1f} ms"
+              f" | interleaved cache ratio {cache[name][0]:.1%} ({cache[name][1]:.1%} of what the last turn left)")
+    h = rounds["hearth"]
+    turn_ratio = statistics.median(x["turn10"] / x["turn2"] for x in h)
+    ls_turn_ratio = statistics.median(x["turn10"] / x["turn2"] for x in rounds["llama-server"])
+    print(f"\nmedians over {args.repeat} rounds of per-round ratios, flash attention {args.flash_attention}:")
+    print(f"aggregate 4 streams: {pair('aggregate'):.1%} of llama-server (goal >= 90%); "
+          f"{statistics.median(x['aggregate'] / x['single'] for x in h):.2f}x Hearth's single stream (goal > 1); "
+          f"single stream {pair('single'):.1%} of llama-server")
+    print(f"turn-10 TTFT / turn-2 TTFT: {turn_ratio:.2f} (goal <= 1.5; llama-server {ls_turn_ratio:.2f}); "
+          f"turn-10 TTFT vs llama-server: {pair('turn10'):.2f}x (goal <= 1.2)")
+    print(f"interleaved cached-token ratio: {cache['hearth'][0]:.1%} (goal >= 90%); llama-server "
+          f"{cache['llama-server'][0]:.1%}; of the reusable tokens: Hearth {cache['hearth'][1]:.1%}, "
+          f"llama-server {cache['llama-server'][1]:.1%}")
 
 
 if __name__ == "__main__":

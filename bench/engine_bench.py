@@ -67,11 +67,12 @@ GREEDY = dict(temperature=0.0, top_k=40, top_p=1.0, min_p=0.0, repeat_penalty=1.
 
 
 # -- the two contestants -------------------------------------------------------------------------------------
-def bench_command(binary: Path, model: Path, threads: int, n_prompt: int, n_gen: list[int], reps: int) -> list[str]:
+def bench_command(binary: Path, model: Path, threads: int, n_prompt: int, n_gen: list[int], reps: int,
+                  fa: str = "auto") -> list[str]:
     """The llama-bench command line with Hearth's settings spelled out."""
     return [str(binary), "-m", str(model), "-p", str(n_prompt), "-n", ",".join(map(str, n_gen)),
             "-t", str(threads), "-r", str(reps), "-b", str(N_BATCH), "-ub", str(N_BATCH),
-            "-fa", "auto", "--repack", "1", "-ctk", "f16", "-ctv", "f16", "-o", "json"]
+            "-fa", fa, "--repack", "1", "-ctk", "f16", "-ctv", "f16", "-o", "json"]
 
 
 def run_llama_bench(cmd: list[str]) -> dict[str, list[float]]:
@@ -90,11 +91,11 @@ def run_llama_bench(cmd: list[str]) -> dict[str, list[float]]:
 class HearthEngine:
     """Hearth's engine in this process: one model, one context, a fresh Batcher per job."""
 
-    def __init__(self, model_path: Path, threads: int) -> None:
+    def __init__(self, model_path: Path, threads: int, fa: str = "auto") -> None:
         engine_llama._LOG_TAIL = deque(maxlen=100_000)  # keep the whole load log, to report what auto chose
         self.model = Model(model_path)
         self.ctx = Context(self.model, n_ctx=N_CTX, n_seq=1, n_batch=N_BATCH, n_threads=threads,
-                           n_threads_batch=threads, flash_attn=-1)
+                           n_threads_batch=threads, flash_attn={"auto": -1, "off": 0, "on": 1}[fa])
         self.load_log = [line.strip() for line in engine_llama._LOG_TAIL
                          if "buffer size" in line or "Flash Attention" in line or "repack" in line.lower()]
         engine_llama._LOG_TAIL = deque(maxlen=20)
@@ -440,6 +441,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="2 rounds instead of --reps")
     p.add_argument("--pp", type=int, default=512, help="prompt length of the pp test (default 512)")
     p.add_argument("--tg", default="128,1024", help="generated lengths of the tg tests (default 128,1024)")
+    p.add_argument("--flash-attention", choices=("auto", "on", "off"), default="auto",
+                   help="for both sides (default auto: llama-bench's default; Hearth's setting defaults to off)")
     p.add_argument("--llama-bench", type=Path, default=DEFAULT_BENCH, help="llama-bench binary")
     p.add_argument("--breakdown", action="store_true",
                    help="also split Hearth's step time and compare it with a bare decode loop in-process")
@@ -461,7 +464,8 @@ def main() -> None:
     model = find_model()
     info = machine_info(model, args.llama_bench)
     cmds = {test: bench_command(args.llama_bench, model, args.threads, args.pp if test.startswith("pp") else 0,
-                                [int(test[2:])] if test.startswith("tg") else [0], 1) for test in tests}
+                                [int(test[2:])] if test.startswith("tg") else [0], 1,
+                                args.flash_attention) for test in tests}
     print(f"machine: {info['cpu']}, {info['physical_cores']} cores, {info['ram_gib']} GiB, {info['os']}")
     print(f"model:   {model} ({info['model']['bytes']} bytes, sha256 {info['model']['sha256']})")
     print(f"llama-bench build: {info['llama_bench']}")
@@ -471,7 +475,7 @@ def main() -> None:
     if info["loadavg_start"][0] > 0.5:
         print("warning: the machine is not idle (1-minute load average > 0.5); figures will be noisy")
 
-    engine = HearthEngine(model, args.threads)
+    engine = HearthEngine(model, args.threads, args.flash_attention)
     print("Hearth's load log:\n  " + "\n  ".join(dict.fromkeys(engine.load_log)))
     for test in tests:  # warm-up: page in the weights, allocate compute buffers
         engine.run(test if test.startswith("pp") else "tg32")

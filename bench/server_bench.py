@@ -67,27 +67,28 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], path: str) -> None:
     raise SystemExit(f"{url} did not become ready")
 
 
-def start_llama_server(model: Path, threads: int, ctx: int, parallel: int) -> tuple[str, subprocess.Popen[bytes]]:
+def start_llama_server(model: Path, threads: int, ctx: int, parallel: int,
+                       fa: str) -> tuple[str, subprocess.Popen[bytes]]:
     if not LLAMA_SERVER.exists():
         raise SystemExit(f"{LLAMA_SERVER} is missing: build it with bench/build_llamacpp.sh")
     port = free_port()
     # llama-server's -c is the whole KV cache, shared by its -np slots; Hearth's num_ctx is per slot.
     args = [str(LLAMA_SERVER), "-m", str(model), "--host", "127.0.0.1", "--port", str(port), "-t", str(threads),
             "-tb", str(threads), "-c", str(ctx * parallel), "-np", str(parallel), "-b", "512", "-ub", "512",
-            "--no-warmup"]
+            "--no-warmup", "-fa", fa]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, proc, "/health")
     return url, proc
 
 
-def start_hearth(home: Path, threads: int, ctx: int, parallel: int,
+def start_hearth(home: Path, threads: int, ctx: int, parallel: int, fa: str,
                  extra: list[str]) -> tuple[str, subprocess.Popen[bytes]]:
     port = free_port()
     env = {**os.environ, "HEARTH_HOME": str(home)}
     env.pop("HEARTH_HOST", None)
     args = [str(HEARTH), "serve", "--port", str(port), "--num-threads", str(threads), "--num-ctx", str(ctx),
-            "--num-parallel", str(parallel), *extra]
+            "--num-parallel", str(parallel), "--flash-attention", fa, *extra]
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, proc, "/health")
@@ -164,6 +165,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="0 = physical cores")
     parser.add_argument("--ctx", type=int, default=2048, help="context per slot")
     parser.add_argument("--parallel", type=int, default=4, help="slots on both servers")
+    parser.add_argument("--flash-attention", choices=("auto", "on", "off"), default="off",
+                        help="on both servers (default off, Hearth's default)")
     parser.add_argument("--hearth-arg", action="append", default=[], metavar="FLAG",
                         help="extra `hearth serve` flag, e.g. --hearth-arg=--prompt-cache-bytes=0 (repeatable)")
     parser.add_argument("--repeat-prompt", action="store_true", help="send the same prompt every time")
@@ -178,9 +181,9 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="hearth-bench-"))
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        llama_url, proc = start_llama_server(model_file, threads, args.ctx, args.parallel)
+        llama_url, proc = start_llama_server(model_file, threads, args.ctx, args.parallel, args.flash_attention)
         procs.append(proc)
-        hearth_url, proc = start_hearth(home, threads, args.ctx, args.parallel, args.hearth_arg)
+        hearth_url, proc = start_hearth(home, threads, args.ctx, args.parallel, args.flash_attention, args.hearth_arg)
         procs.append(proc)
         targets = {"llama-server": (llama_url, "smollm2"), "hearth-openai": (hearth_url, "smollm2:135m"),
                    "hearth-ollama": (hearth_url, "smollm2:135m")}
