@@ -29,6 +29,18 @@ def four_slots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hearth]:
 
 
 @pytest.fixture(scope="module")
+def twins(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Hearth, Hearth]]:
+    """Two identical services without a prompt cache: one answers alone, the other beside other streams."""
+    home = tmp_path_factory.mktemp("twins-home")
+    os.environ["HEARTH_HOME"] = str(home)
+    pair = tuple(Hearth(Settings(num_parallel=4, num_ctx=1024, prompt_cache_bytes=0), store=ModelStore(home))
+                 for _ in range(2))
+    yield pair  # type: ignore[misc]
+    for service in pair:
+        service.close()
+
+
+@pytest.fixture(scope="module")
 def one_slot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hearth]:
     home = tmp_path_factory.mktemp("cache-home")
     os.environ["HEARTH_HOME"] = str(home)
@@ -132,3 +144,41 @@ def test_switching_between_three_conversations_restores_their_histories(one_slot
     assert cached_total > 0.7 * prompt_total  # short turns: the new message is a large share here
     stats = one_slot.scheduler.loaded()[0].client.call("stats")
     assert stats["cache_restores"] >= 6 and stats["cache_bytes"] > 0
+
+
+def _notes(topic: str, n: int) -> str:
+    return (f"Here are some notes about {topic}. "
+            + " ".join(f"Note {i}: {topic} matter to many people in many ways." for i in range(n))
+            + f" Summarise the notes about {topic} in one sentence.")
+
+
+def test_a_long_prompt_arriving_beside_three_streams_answers_as_it_would_alone(twins: tuple[Hearth, Hearth]) -> None:
+    # prompts longer than the chunk cap (a quarter batch) are evaluated in chunks while the others stream;
+    # "mountains" answered differently when a chunk shared a llama_decode with the generating tokens
+    alone, beside = twins
+    prompts = [_notes(topic, n) for topic, n in
+               [("the sea", 12), ("mountains", 15), ("bread", 20), ("trains", 25), ("winter", 30), ("bees", 14)]]
+    solo = [answer(alone, [Message("user", p)], {"temperature": 0, "num_predict": 24})[0] for p in prompts]
+    filler = {"temperature": 0, "num_predict": 400, "repeat_penalty": 1.0}
+    for k, prompt in enumerate(prompts):
+        gens = [beside.generate("smollm2:135m", f"{k}{i}, {k}{i + 1}, {k}{i + 2},", filler, raw=True)
+                for i in range(3)]
+        streams = [iter(g) for g in gens]
+        try:
+            for s in streams:
+                next(e for e in s if isinstance(e, TextChunk))
+            text, done = answer(beside, [Message("user", prompt)], {"temperature": 0, "num_predict": 24})
+        finally:
+            for s in streams:
+                s.close()  # type: ignore[attr-defined]
+        assert done.stats.prompt_tokens > 128  # longer than one chunk
+        assert text == solo[k], prompt
+
+
+def test_the_same_request_twice_answers_the_same_although_the_second_comes_from_the_cache(one_slot: Hearth) -> None:
+    # with these prompts the answer changed when the cache left a single prompt token to evaluate
+    for prompt in ["Say hello in three words.", "Why is the sky blue?", "Name a large animal."]:
+        first, _ = answer(one_slot, [Message("user", prompt)], {**GREEDY, "num_predict": 16})
+        again, done = answer(one_slot, [Message("user", prompt)], {**GREEDY, "num_predict": 16})
+        assert done.stats.cached_tokens >= done.stats.prompt_tokens - 2
+        assert again == first

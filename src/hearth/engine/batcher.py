@@ -25,6 +25,15 @@ from hearth.engine.text import StopMatcher, Utf8Stream
 from hearth.errors import ContextOverflowError, EngineError
 from hearth.types import Done, Event, Stats, TextChunk
 
+# Prompt tokens are evaluated at least two at a time, and never in the same llama_decode as generating
+# sequences. llama.cpp computes a sequence's attention for a one-token step differently (matrix-vector)
+# from several tokens (matrix-matrix), and the two round differently; a batch mixing sequences is split
+# into steps with equal tokens per sequence, which would put a prompt's first token in a one-token step.
+# Prompt tokens that always take the matrix-matrix path get the same KV values and logits whether the
+# prompt was evaluated whole, in chunks beside other streams, or after a cache hit, so a greedy answer
+# does not change with how its prompt arrived (tests/engine/test_batching.py).
+MIN_PROMPT_STEP = 2
+
 
 @dataclass
 class _Slot:
@@ -102,21 +111,29 @@ class Batcher:
         return sum(1 for s in self.slots if s.job is not None)
 
     def step(self) -> None:
-        """Admit waiting jobs, decode one batch, sample and emit for every sequence that has logits."""
+        """Admit waiting jobs; decode one token for every generating sequence, then the next prompt chunks of
+        newcomers (a separate llama_decode: see MIN_PROMPT_STEP); sample and emit after each."""
         self._admit()
         if not any(s.job is not None for s in self.slots):
             return
-        self._fill_batch()
+        generating = self._fill_generating()
+        if generating and not self._decode_and_sample():
+            return
+        if self._fill_prompts(generating):
+            self._decode_and_sample()
+
+    def _decode_and_sample(self) -> bool:
         try:
             self.ctx.decode(self.batch)
         except EngineError as err:
             for slot in self.slots:
                 if slot.job is not None:
                     self._finish(slot, "error", str(err))
-            return
+            return False
         for slot in self.slots:
             if slot.job is not None and slot.logits_at >= 0:
                 self._sample(slot)
+        return True
 
     def close(self) -> None:
         """Cancel everything and free native resources."""
@@ -171,7 +188,7 @@ class Batcher:
         cache.put(slot.cached, self.ctx.save_sequence(slot.seq))
 
     def _start(self, slot: _Slot, job: Job) -> None:
-        reuse = min(common_prefix(slot.cached, job.tokens), len(job.tokens) - 1)
+        reuse = max(0, min(common_prefix(slot.cached, job.tokens), len(job.tokens) - MIN_PROMPT_STEP))
         self.ctx.forget(slot.seq, reuse)
         del slot.cached[reuse:]
         slot.sampler = Sampler(self.model, job.sampling)
@@ -191,22 +208,32 @@ class Batcher:
             self.cache_hits += 1
             self.cached_tokens += reuse
 
-    def _fill_batch(self) -> None:
+    def _fill_generating(self) -> int:
+        """One token for each generating sequence; returns how many."""
         batch = self.batch
         batch.clear()
-        generating = 0
-        for slot in self.slots:  # generating sequences first: one token each
+        for slot in self.slots:
             slot.logits_at = -1
             if slot.job is not None and not slot.pending:
                 slot.logits_at = batch.add(slot.last_token, slot.n_past, slot.seq, True)
                 slot.cached.append(slot.last_token)
                 slot.n_past += 1
-                generating += 1
+        return batch.n
+
+    def _fill_prompts(self, generating: int) -> int:
+        """The next prompt chunks (capped while others generate, so their streams keep flowing)."""
+        batch = self.batch
+        batch.clear()
         room = min(batch.free, self.prefill_chunk) if generating else batch.free
-        for slot in self.slots:  # then prompt chunks with what room is left
+        for slot in self.slots:
+            slot.logits_at = -1
             if slot.job is None or not slot.pending or room <= 0:
                 continue
             take = min(len(slot.pending), room)
+            if len(slot.pending) - take == 1:  # never leave one prompt token on its own (MIN_PROMPT_STEP)
+                take -= 1
+            if take < min(MIN_PROMPT_STEP, len(slot.pending)):
+                continue
             room -= take
             chunk, slot.pending = slot.pending[:take], slot.pending[take:]
             for i, token in enumerate(chunk):
@@ -216,6 +243,7 @@ class Batcher:
                     slot.logits_at = index
             slot.cached.extend(chunk)
             slot.n_past += take
+        return batch.n
 
     def _sample(self, slot: _Slot) -> None:
         job = slot.job
