@@ -439,7 +439,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--reps", "-r", type=int, default=5,
                    help="interleaved rounds (default 5; 0 skips llama-bench, e.g. with --breakdown)")
     p.add_argument("--quick", action="store_true", help="2 rounds instead of --reps")
-    p.add_argument("--pp", type=int, default=512, help="prompt length of the pp test (default 512)")
+    p.add_argument("--pp", type=int, default=512, help="prompt length of the pp test (default 512; 0 skips it)")
     p.add_argument("--tg", default="128,1024", help="generated lengths of the tg tests (default 128,1024)")
     p.add_argument("--flash-attention", choices=("auto", "on", "off"), default="auto",
                    help="for both sides (default auto: llama-bench's default; Hearth's setting defaults to off)")
@@ -458,7 +458,7 @@ def main() -> None:
     args = parse_args()
     reps = 2 if args.quick else args.reps
     n_gen = [int(x) for x in args.tg.split(",")]
-    tests = [f"pp{args.pp}"] + [f"tg{n}" for n in n_gen]
+    tests = ([f"pp{args.pp}"] if args.pp > 0 else []) + [f"tg{n}" for n in n_gen]
     if not args.llama_bench.exists():
         sys.exit(f"{args.llama_bench} not found: run bench/build_llamacpp.sh first")
     model = find_model()
