@@ -54,6 +54,7 @@ import psutil
 
 from hearth.engine import llama as engine_llama
 from hearth.engine.batcher import Batcher, Job
+from hearth.engine.jobs import FLASH_ATTN
 from hearth.engine.llama import Batch, Context, Model
 from hearth.types import Done, Event, Stats
 
@@ -95,7 +96,7 @@ class HearthEngine:
         engine_llama._LOG_TAIL = deque(maxlen=100_000)  # keep the whole load log, to report what auto chose
         self.model = Model(model_path)
         self.ctx = Context(self.model, n_ctx=N_CTX, n_seq=1, n_batch=N_BATCH, n_threads=threads,
-                           n_threads_batch=threads, flash_attn={"auto": -1, "off": 0, "on": 1}[fa])
+                           n_threads_batch=threads, flash_attn=FLASH_ATTN[fa])
         self.load_log = [line.strip() for line in engine_llama._LOG_TAIL
                          if "buffer size" in line or "Flash Attention" in line or "repack" in line.lower()]
         engine_llama._LOG_TAIL = deque(maxlen=20)

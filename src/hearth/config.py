@@ -56,7 +56,6 @@ class Settings:
 
 _TYPES = {f.name: f.type for f in fields(Settings)}
 _CHOICES = {"flash_attention": ("auto", "on", "off")}
-FLASH_ATTN = {"auto": -1, "off": 0, "on": 1}  # llama_flash_attn_type
 
 
 def describe() -> list[tuple[str, str, Any]]:

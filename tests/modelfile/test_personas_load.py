@@ -46,7 +46,7 @@ def test_adapters_reach_the_worker_and_a_replaced_persona_reloads(tiny_store: Mo
 
 
 def test_the_flash_attention_setting_reaches_the_worker(tiny_store: ModelStore) -> None:
-    for setting, expected in (("off", 0), ("on", 1), ("auto", -1)):
+    for setting, expected in (("off", 0), ("on", 1), ("auto", -1)):  # llama_flash_attn_type
         scheduler = Scheduler(tiny_store, Settings(memory_budget=1 << 40, flash_attention=setting),
                               client_factory=FakeClient)  # type: ignore[arg-type]
         try:

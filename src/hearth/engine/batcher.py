@@ -230,8 +230,8 @@ class Batcher:
             if slot.job is None or not slot.pending or room <= 0:
                 continue
             take = min(len(slot.pending), room)
-            if len(slot.pending) - take == 1:  # never leave one prompt token on its own (MIN_PROMPT_STEP)
-                take -= 1
+            if 0 < len(slot.pending) - take < MIN_PROMPT_STEP:  # never leave a shorter remainder behind
+                take = len(slot.pending) - MIN_PROMPT_STEP
             if take < min(MIN_PROMPT_STEP, len(slot.pending)):
                 continue
             room -= take

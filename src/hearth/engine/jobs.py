@@ -20,6 +20,10 @@ class Job:
     submitted_ns: int = field(default_factory=time.perf_counter_ns)
 
 
+# the `flash_attention` setting's values → llama.cpp's llama_flash_attn_type (WorkerConfig.flash_attn)
+FLASH_ATTN = {"auto": -1, "off": 0, "on": 1}
+
+
 @dataclass(frozen=True)
 class WorkerConfig:
     """How to load a model: file, context size per sequence, sequences, batch and threads."""

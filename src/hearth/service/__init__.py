@@ -3,6 +3,6 @@
 from hearth.service.core import Embeddings, Hearth
 from hearth.service.generation import Generation
 from hearth.service.loaded import LoadedModel, Turn
-from hearth.service.scheduler import Scheduler, estimate_bytes
+from hearth.service.scheduler import Scheduler
 
-__all__ = ["Embeddings", "Generation", "Hearth", "LoadedModel", "Scheduler", "Turn", "estimate_bytes"]
+__all__ = ["Embeddings", "Generation", "Hearth", "LoadedModel", "Scheduler", "Turn"]

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import psutil
 
-from hearth.config import FLASH_ATTN, Settings
-from hearth.engine import WorkerClient, WorkerConfig, default_context, physical_cores
+from hearth.config import Settings
+from hearth.engine import FLASH_ATTN, WorkerClient, WorkerConfig, default_context, physical_cores
 from hearth.errors import BusyError, HearthError, InsufficientMemoryError
 from hearth.fit import Estimate, ModelShape, cached_shape, estimate, refusal
 from hearth.service.loaded import LoadedModel
@@ -37,11 +37,6 @@ def model_shape(manifest: Manifest, path: Path | None = None) -> ModelShape:
         except (HearthError, OSError):
             pass
     return ModelShape.from_info(manifest.info)
-
-
-def estimate_bytes(manifest: Manifest, n_ctx: int, n_seq: int, path: Path | None = None) -> int:
-    """Memory a loaded model needs: weights + KV cache for every slot + compute + runtime (see hearth.fit)."""
-    return estimate(model_shape(manifest, path), n_ctx, n_seq).total
 
 
 class Scheduler:
