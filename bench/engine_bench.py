@@ -56,6 +56,7 @@ from hearth.engine import llama as engine_llama
 from hearth.engine.batcher import Batcher, Job
 from hearth.engine.jobs import FLASH_ATTN
 from hearth.engine.llama import Batch, Context, Model
+from hearth.options import Options
 from hearth.types import Done, Event, Stats
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,8 +64,7 @@ DEFAULT_BENCH = ROOT / ".build" / "llamacpp" / "bin" / "llama-bench"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 N_BATCH = 512  # Hearth's default n_batch (= n_ubatch); llama-bench gets -b/-ub to match
 N_CTX = 2048
-GREEDY = dict(temperature=0.0, top_k=40, top_p=1.0, min_p=0.0, repeat_penalty=1.0, repeat_last_n=0,
-              presence_penalty=0.0, frequency_penalty=0.0, seed=1, grammar=None)
+GREEDY = Options(temperature=0.0, top_p=1.0, repeat_penalty=1.0, repeat_last_n=0, seed=1)
 
 
 # -- the two contestants -------------------------------------------------------------------------------------
@@ -109,7 +109,7 @@ class HearthEngine:
         events: list[Event] = []
         batcher = Batcher(self.model, self.ctx, lambda _job, ev: events.append(ev))
         try:
-            batcher.submit(Job(id=self.next_id, tokens=tokens, sampling=GREEDY, max_tokens=max_tokens,
+            batcher.submit(Job(id=self.next_id, tokens=tokens, options=GREEDY, max_tokens=max_tokens,
                                ignore_eos=True))
             self.next_id += 1
             while batcher.busy():

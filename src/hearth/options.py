@@ -1,14 +1,20 @@
-"""Generation options: Ollama's option names, validated at the boundary.
+"""Generation options: Ollama's option names, validated once at the boundary, typed from there on.
 
 `parse_options` is the one place where options from the CLI (`--option key=value`), the Ollama API
-(`options: {...}`) and the OpenAI API (converted by the server) are checked. A bad value raises
-`InvalidOptionError` naming the field, so the CLI prints a sentence and the server answers 400.
+(`options: {...}`), the OpenAI API (converted by the server) and Modelfile `PARAMETER`s are checked. A bad
+value raises `InvalidOptionError` naming the field, so the CLI prints a sentence and the server answers 400.
+
+The result is an `Options` that remembers which fields were given (`given`), so a request's options can be
+laid over a model's defaults later (`over`) without being parsed again. The same object travels to the
+engine's worker inside its `Job`, where the sampler reads its fields.
+
+Adding a sampler option: a field and its range here, the sampler in `hearth.engine.llama`, docs/usage.md.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from hearth.errors import InvalidOptionError
@@ -35,19 +41,29 @@ class Options:
     num_ctx: int | None = None
     stop: tuple[str, ...] = ()
     grammar: str | None = None
+    given: frozenset[str] = field(default=frozenset(), compare=False, repr=False)  # the fields set explicitly
 
     def merged(self, overrides: dict[str, Any]) -> Options:
         """A copy with `overrides` (raw, unvalidated values) validated and applied."""
-        return replace(self, **_validate(overrides))
+        checked = _validate(overrides)
+        return replace(self, **checked, given=self.given | frozenset(checked))
 
-    def to_dict(self) -> dict[str, Any]:
-        """The options that differ from the defaults, as plain JSON-able values."""
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value != f.default:
-                out[f.name] = list(value) if isinstance(value, tuple) else value
-        return out
+    def over(self, base: Options) -> Options:
+        """`base` with the fields given here laid on top (a request's options over a model's defaults)."""
+        return replace(base, **{name: getattr(self, name) for name in self.given}, given=base.given | self.given)
+
+    def with_(self, **values: Any) -> Options:
+        """A copy with already-valid `values` set (and counted as given)."""
+        return replace(self, **values, given=self.given | frozenset(values))
+
+    def requested(self) -> dict[str, Any]:
+        """The options that were given (not defaulted), as plain JSON-able values."""
+        return {name: value for name, value in self.values().items() if name in self.given}
+
+    def values(self) -> dict[str, Any]:
+        """Every option and its value, as plain JSON-able values (for the history's record)."""
+        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
+                for f in fields(self) if f.name != "given"}
 
 
 _FLOAT_RANGES: dict[str, tuple[float, float]] = {
@@ -72,9 +88,21 @@ _IGNORED = {"num_thread", "num_batch", "num_gpu", "main_gpu", "use_mmap", "use_m
 OPTION_NAMES = sorted({*_FLOAT_RANGES, *_INT_RANGES, "stop", "grammar"})
 
 
-def parse_options(raw: dict[str, Any] | None, base: Options | None = None) -> Options:
-    """Validate `raw` (Ollama option names) and return `base` (or defaults) with them applied."""
-    return (base or Options()).merged(raw or {})
+def parse_options(raw: dict[str, Any] | None, base: Options | None = None,
+                  names: dict[str, str] | None = None) -> Options:
+    """Validate `raw` (Ollama option names) and return `base` (or defaults) with them applied.
+
+    `names` maps a caller's own field names to option names (OpenAI's `max_tokens` → `num_predict`), so an
+    error names the field the caller sent.
+    """
+    try:
+        return (base or Options()).merged(raw or {})
+    except InvalidOptionError as err:
+        theirs = {native: outside for outside, native in (names or {}).items()}.get(err.field or "")
+        if theirs is None:
+            raise
+        raise InvalidOptionError(err.message.replace(f"'{err.field}'", f"'{theirs}'"), hint=err.hint,
+                                 field=theirs) from None
 
 
 def _validate(raw: dict[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -112,3 +113,16 @@ class Done:
 
 
 Event = TextChunk | ThinkingChunk | ToolCallEvent | Notice | Done
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A finished generation: its text, thinking and tool calls, and how it ended."""
+
+    text: str
+    done: Done
+    thinking: str = ""
+    calls: tuple[ToolCall, ...] = ()
+
+
+Sink = Callable[[Event], None]  # receives a generation's events (from another thread, for `Generation.start`)

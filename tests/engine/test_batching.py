@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from hearth.config import Settings
+from hearth.options import parse_options
 from hearth.service import Hearth
 from hearth.store import ModelStore
 from hearth.types import Done, Message, TextChunk
@@ -51,7 +52,7 @@ def one_slot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hearth]:
 
 def answer(hearth: Hearth, messages: list[Message], options: dict) -> tuple[str, Done]:
     parts, done = [], None
-    for event in hearth.chat("smollm2:135m", messages, options):
+    for event in hearth.chat("smollm2:135m", messages, parse_options(options)):
         if isinstance(event, TextChunk):
             parts.append(event.text)
         elif isinstance(event, Done):
@@ -85,10 +86,11 @@ def test_requests_beyond_slots_and_queue_are_refused_with_busy(four_slots: Heart
     from hearth.errors import BusyError
 
     long = {"temperature": 0, "num_predict": 300}
-    gens = [four_slots.chat("smollm2:135m", [Message("user", "Tell a long story.")], long) for _ in range(5)]
+    gens = [four_slots.chat("smollm2:135m", [Message("user", "Tell a long story.")], parse_options(long))
+            for _ in range(5)]
     try:
         with pytest.raises(BusyError) as err:
-            four_slots.chat("smollm2:135m", [Message("user", "one more")], long)
+            four_slots.chat("smollm2:135m", [Message("user", "one more")], parse_options(long))
         assert err.value.retry_after > 0
     finally:
         for g in gens:
@@ -99,12 +101,13 @@ def test_a_cancelled_stream_frees_its_slot_for_a_waiting_request(four_slots: Hea
     # raw counting completions keep counting until num_predict: the four slots stay busy however fast
     # this machine decodes (a chat answer may end after a few tokens)
     long = {"temperature": 0, "num_predict": 1000, "repeat_penalty": 1.0}
-    gens = [four_slots.generate("smollm2:135m", f"{i}, {i + 1}, {i + 2}, {i + 3},", long, raw=True) for i in range(4)]
+    gens = [four_slots.generate("smollm2:135m", f"{i}, {i + 1}, {i + 2}, {i + 3},", parse_options(long), raw=True)
+            for i in range(4)]
     streams = [iter(g) for g in gens]
     try:
         for s in streams:
             next(e for e in s if isinstance(e, TextChunk))
-        waiting = four_slots.chat("smollm2:135m", [Message("user", "What is 2 + 2?")], GREEDY)
+        waiting = four_slots.chat("smollm2:135m", [Message("user", "What is 2 + 2?")], parse_options(GREEDY))
         events: list = []
         done = threading.Event()
 
@@ -161,7 +164,7 @@ def test_a_long_prompt_arriving_beside_three_streams_answers_as_it_would_alone(t
     solo = [answer(alone, [Message("user", p)], {"temperature": 0, "num_predict": 24})[0] for p in prompts]
     filler = {"temperature": 0, "num_predict": 400, "repeat_penalty": 1.0}
     for k, prompt in enumerate(prompts):
-        gens = [beside.generate("smollm2:135m", f"{k}{i}, {k}{i + 1}, {k}{i + 2},", filler, raw=True)
+        gens = [beside.generate("smollm2:135m", f"{k}{i}, {k}{i + 1}, {k}{i + 2},", parse_options(filler), raw=True)
                 for i in range(3)]
         streams = [iter(g) for g in gens]
         try:

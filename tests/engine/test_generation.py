@@ -11,6 +11,7 @@ import pytest
 
 from hearth.config import Settings
 from hearth.errors import ContextOverflowError, InvalidOptionError, WorkerCrashedError
+from hearth.options import parse_options
 from hearth.service import Hearth
 from hearth.types import Done, Message, Notice, TextChunk
 
@@ -32,7 +33,7 @@ def hearth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hearth]:
 
 def run(hearth: Hearth, messages: list[Message], options: dict) -> tuple[str, Done, list[Notice]]:
     parts, notices, done = [], [], None
-    for event in hearth.chat("smollm2:135m", messages, options):
+    for event in hearth.chat("smollm2:135m", messages, parse_options(options)):
         if isinstance(event, TextChunk):
             parts.append(event.text)
         elif isinstance(event, Notice):
@@ -87,7 +88,8 @@ def test_second_turn_reuses_the_cached_history(hearth: Hearth) -> None:
 def test_two_concurrent_answers_equal_their_solo_answers(hearth: Hearth) -> None:
     prompts = ["Name a large animal.", "What is 2 + 2?"]
     solo = [run(hearth, [Message("user", p)], {**GREEDY, "num_predict": 24})[0] for p in prompts]
-    gens = [hearth.chat("smollm2:135m", [Message("user", p)], {**GREEDY, "num_predict": 24}) for p in prompts]
+    gens = [hearth.chat("smollm2:135m", [Message("user", p)], parse_options({**GREEDY, "num_predict": 24}))
+            for p in prompts]
     iters = [iter(g) for g in gens]
     texts = ["", ""]
     live = [True, True]
@@ -129,7 +131,7 @@ def test_bad_options_are_refused_naming_the_field(hearth: Hearth) -> None:
 
 def test_a_killed_worker_ends_the_stream_with_an_error_and_the_next_request_works(hearth: Hearth) -> None:
     generation = hearth.chat("smollm2:135m", [Message("user", "Tell me a long story.")],
-                             {**GREEDY, "num_predict": 400})
+                             parse_options({**GREEDY, "num_predict": 400}))
     events = iter(generation)
     first = next(e for e in events if isinstance(e, TextChunk))
     assert first.text
@@ -145,7 +147,7 @@ def test_a_killed_worker_ends_the_stream_with_an_error_and_the_next_request_work
 
 def test_closing_a_stream_early_cancels_and_frees_the_slot(hearth: Hearth) -> None:
     generation = hearth.chat("smollm2:135m", [Message("user", "Count to one thousand.")],
-                             {**GREEDY, "num_predict": 500})
+                             parse_options({**GREEDY, "num_predict": 500}))
     events = iter(generation)
     next(e for e in events if isinstance(e, TextChunk))
     events.close()  # type: ignore[attr-defined]

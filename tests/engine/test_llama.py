@@ -34,11 +34,11 @@ GREEDY_PROBE = """
 import json, sys
 from pathlib import Path
 from hearth.engine.llama import Batch, Context, Model, Sampler
-settings = {"temperature": 0.0, "top_k": 40, "top_p": 1.0, "min_p": 0.0, "repeat_penalty": 1.0,
-            "repeat_last_n": 64, "presence_penalty": 0.0, "frequency_penalty": 0.0, "seed": 0, "grammar": None}
+from hearth.options import Options
+settings = Options(temperature=0.0, top_p=1.0, repeat_penalty=1.0, seed=0)
 model = Model(Path(sys.argv[1]))
 ctx = Context(model, n_ctx=512, n_threads=1)
-fast, chain = Sampler(model, settings), Sampler(model, settings)
+fast, chain = Sampler(model, settings, 512), Sampler(model, settings, 512)
 chain.argmax_only = False  # the same one-sampler chain, run by llama.cpp
 batch = Batch(512, 1)
 tokens = model.tokenize("<|im_start|>user\\nName three colours.<|im_end|>\\n<|im_start|>assistant\\n")

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from hearth.config import Settings
+from hearth.options import parse_options
 from hearth.service import Hearth, Turn
 from hearth.store import ModelStore
 from hearth.types import Done, Message, TextChunk, ThinkingChunk, ToolCallEvent
@@ -31,7 +32,7 @@ def hearth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hearth]:
 
 
 def events(hearth: Hearth, messages: list[Message], turn: Turn) -> list:
-    return list(hearth.chat("smollm2:135m", messages, {"temperature": 0, "num_predict": 96}, turn=turn))
+    return list(hearth.chat("smollm2:135m", messages, parse_options({"temperature": 0, "num_predict": 96}), turn=turn))
 
 
 @pytest.mark.parametrize("choice", ["required", "get_weather"])

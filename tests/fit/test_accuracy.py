@@ -7,6 +7,7 @@ import pytest
 
 from hearth.config import Settings
 from hearth.fit import estimate, read_shape
+from hearth.options import parse_options
 from hearth.service import Hearth
 
 TOLERANCE = 0.15
@@ -25,7 +26,8 @@ def test_predicted_memory_matches_the_measured_resident_memory(
         predicted = estimate(read_shape(hearth.store.model_path(manifest)), n_ctx, n_seq,
                              flash_attention=flash_attention == "on").total
         prompt = STORY * int(n_ctx * fill / 9) + "Summarise it in one sentence."
-        generation = hearth.generate("smollm2:135m", prompt, {"num_ctx": n_ctx, "num_predict": 4, "temperature": 0})
+        options = parse_options({"num_ctx": n_ctx, "num_predict": 4, "temperature": 0})
+        generation = hearth.generate("smollm2:135m", prompt, options)
         generation.text()
         assert generation.done is not None and generation.done.stats.prompt_tokens > n_ctx * fill * 0.9
         loaded = next(m for m in hearth.scheduler.loaded() if m.name == "smollm2:135m")

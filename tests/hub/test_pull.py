@@ -13,6 +13,7 @@ from hearth.config import Settings
 from hearth.errors import ConflictError, DownloadError, InsufficientMemoryError, InsufficientStorageError, NotFoundError
 from hearth.hub import install, resolve
 from hearth.hub.download import partial_path
+from hearth.options import parse_options
 from hearth.service import Hearth
 from hearth.store import ModelStore
 from tests.hub.conftest import FILE, REPO
@@ -50,7 +51,7 @@ def test_pull_through_the_service_reports_ollama_progress_and_the_model_chats(sm
         assert pulling and all(e["digest"] == digest and e["status"] == f"pulling {digest[7:19]}" for e in pulling)
         assert pulling[-1]["completed"] == pulling[-1]["total"] == manifest.size
         assert [c["completed"] for c in pulling] == sorted(c["completed"] for c in pulling)
-        answer = hearth.generate(LOCAL, "Say hello.", {"num_predict": 8, "temperature": 0}).text()
+        answer = hearth.generate(LOCAL, "Say hello.", parse_options({"num_predict": 8, "temperature": 0})).text()
         assert answer.strip()
     finally:
         hearth.close()

@@ -12,6 +12,7 @@ import pytest
 
 from hearth.config import Settings
 from hearth.modelfile import create_model
+from hearth.options import parse_options
 from hearth.service import Hearth
 from hearth.store import ModelStore
 from hearth.types import Message
@@ -63,7 +64,7 @@ def test_every_instruction_of_a_modelfile_is_in_effect(home: Path, tmp_path: Pat
     assert len(generation.loaded.manifest.adapters) == 1
     generation.text()
     assert generation.done is not None and generation.done.stats.completion_tokens == 3  # num_predict 3
-    base = service.chat("smollm2:135m", QUESTION, {"temperature": 0, "num_predict": 16})
+    base = service.chat("smollm2:135m", QUESTION, parse_options({"temperature": 0, "num_predict": 16}))
     base.text()
     assert base.done is not None and base.done.stats.completion_tokens > 3
 
@@ -81,7 +82,7 @@ def test_every_instruction_of_a_modelfile_is_in_effect(home: Path, tmp_path: Pat
 
 
 def test_a_lora_adapter_changes_the_answers(home: Path, tmp_path: Path, service: Hearth) -> None:
-    options = {"temperature": 0, "num_predict": 8}
+    options = parse_options({"temperature": 0, "num_predict": 8})
     for name, strength in (("zero", 0.0), ("strong", 0.05)):
         lora = write_lora(tmp_path / f"{name}.gguf", strength=strength)
         create_model(service.store, name, f"FROM smollm2:135m\nADAPTER {lora.name}\n", base_dir=tmp_path)

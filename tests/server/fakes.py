@@ -1,23 +1,24 @@
 """A fake `Hearth` service for driving the HTTP layer in-process without a model (the layers above the engine).
 
-It speaks the same interface the server uses: `store` (list/get/remove/copy), `scheduler` (loaded/stop/memory),
-`chat`/`generate` returning generations with `start(sink)`/`cancel()`/`close()`, `embed` and `load`. A generation
-emits its words from a thread, like the worker-reader thread does.
+It speaks the public interface of `Hearth` that the server uses (list_models/show/copy/remove/modelfile,
+ps/stop/load, fit_labels, conversations, and `chat`/`generate` returning generations with
+`start(sink)`/`cancel()`/`close()`/`answer`, `embed`). A generation emits its words from a thread, like the
+worker-reader thread does. `models` and `loaded` are the fake's own state, for tests to look at.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from hearth.config import Settings
 from hearth.errors import ConflictError, NotFoundError
-from hearth.options import parse_options
-from hearth.service import Embeddings
+from hearth.options import Options
+from hearth.service import Conversations, Embeddings, Running
 from hearth.store import GGUFInfo, Manifest, Provenance, parse_name
-from hearth.types import Done, Event, Message, Stats, TextChunk
+from hearth.types import Answer, Done, Event, Message, Stats, TextChunk
 
 WORDS = ["Hello", " from", " the", " fake", " model", "."]
 
@@ -60,45 +61,13 @@ class FakeStore:
 
 
 @dataclass
-class FakeClient:
-    alive: bool = True
-    pid: int = 4242
-    info: dict[str, Any] = field(default_factory=lambda: {"n_seq": 2, "n_ctx": 2048})
-
-    def call(self, method: str, *args: Any, timeout: float = 600.0) -> Any:
-        """The worker's statistics, as a real worker reports them."""
-        assert method == "stats"
-        return {"slots": 2, "slots_busy": 0, "cache_hits": 0, "cached_tokens": 0, "cache_bytes": 0}
-
-
-@dataclass
 class FakeLoaded:
     manifest: Manifest
-    client: FakeClient = field(default_factory=FakeClient)
-    n_ctx: int = 2048
-    estimate_bytes: int = 10_000
-    keep_alive: float = 300.0
-    in_flight: int = 0
-    expires_at: float | None = None
+    alive: bool = True
 
     @property
     def name(self) -> str:
         return self.manifest.name
-
-
-class FakeScheduler:
-    def __init__(self, store: FakeStore) -> None:
-        self.store = store
-        self.models: dict[str, FakeLoaded] = {}
-
-    def loaded(self) -> list[FakeLoaded]:
-        return list(self.models.values())
-
-    def stop(self, name: str) -> bool:
-        return self.models.pop(self.store.get(name).name, None) is not None
-
-    def memory(self, loaded: FakeLoaded) -> int:
-        return 12345
 
 
 class FakeGeneration:
@@ -111,12 +80,28 @@ class FakeGeneration:
         self.delay = delay
         self.cancelled = threading.Event()
         self.closed = False
+        self.emitted = 0
+        self.done: Done | None = None
 
     @property
     def model(self) -> str:
         return self.loaded.name
 
+    @property
+    def worker_alive(self) -> bool:
+        return self.loaded.alive
+
+    @property
+    def answer(self) -> Answer:
+        text = "".join(WORDS[i % len(WORDS)] for i in range(self.emitted))
+        return Answer(text, self.done or Done("cancelled"))  # type: ignore[arg-type]
+
     def start(self, sink: Any) -> None:
+        def relay(event: Event) -> None:
+            if isinstance(event, Done):
+                self.done = event
+            sink(event)
+
         def run() -> None:
             emitted = 0
             crash = self.service.crash_after
@@ -124,16 +109,17 @@ class FakeGeneration:
                 if self.cancelled.is_set():
                     break
                 if crash is not None and i == crash:
-                    self.loaded.client.alive = False
+                    self.loaded.alive = False
                     self.close()
-                    sink(Done("error", error="the model worker stopped unexpectedly"))
+                    relay(Done("error", error="the model worker stopped unexpectedly"))
                     return
-                sink(TextChunk(WORDS[i % len(WORDS)]))
+                self.emitted += 1
+                relay(TextChunk(WORDS[i % len(WORDS)]))
                 emitted += 1
                 time.sleep(self.delay)
             reason = "cancelled" if self.cancelled.is_set() else ("length" if self.n < len(WORDS) else "stop")
             self.close()
-            sink(Done(reason, Stats(prompt_tokens=3, completion_tokens=emitted, total_ns=1000)))  # type: ignore[arg-type]
+            relay(Done(reason, Stats(prompt_tokens=3, completion_tokens=emitted, total_ns=1000)))  # type: ignore[arg-type]
 
         threading.Thread(target=run, daemon=True).start()
 
@@ -152,29 +138,64 @@ class FakeHearth:
     def __init__(self, settings: Settings | None = None, delay: float = 0.0) -> None:
         self.settings = settings or Settings()
         self.store = FakeStore()
-        self.scheduler = FakeScheduler(self.store)
+        self.loaded: dict[str, FakeLoaded] = {}
+        self.conversations = Conversations(self.settings)
         self.delay = delay
         self.open = 0
         self.calls: list[tuple[str, Any]] = []
         self.fail: Exception | None = None  # raised by the next chat/generate/embed
         self.crash_after: int | None = None  # words before the "worker" dies
 
-    def _generation(self, model: str, options: dict[str, Any] | None) -> FakeGeneration:
+    # -- models -------------------------------------------------------------------------------------------
+    def list_models(self) -> list[Manifest]:
+        return self.store.list()
+
+    def show(self, model: str) -> Manifest:
+        return self.store.get(model)
+
+    def modelfile(self, model: str, *, paths: bool = True) -> str:
+        return f"FROM {self.store.get(model).name}\n"
+
+    def copy(self, source: str, destination: str) -> Manifest:
+        return self.store.copy(source, destination)
+
+    def remove(self, model: str) -> Manifest:
+        self.stop(model)
+        return self.store.remove(model)
+
+    def fit_labels(self, manifests: list[Manifest] | None = None) -> dict[str, str]:
+        return {m.name: "fits" for m in manifests or self.store.list()}
+
+    # -- running ------------------------------------------------------------------------------------------
+    def load(self, model: str, *, keep_alive: float | None = None, num_ctx: int | None = None) -> str:
+        manifest = self.store.get(model)
+        return self.loaded.setdefault(manifest.name, FakeLoaded(manifest)).name
+
+    def ps(self) -> list[Running]:
+        worker = {"slots": 2, "slots_busy": 0, "cache_hits": 0, "cached_tokens": 0, "cache_bytes": 0}
+        return [Running(m.manifest, 4242, 12345, 10_000, 2048, 2, 0, 300.0, 300.0, dict(worker))
+                for m in self.loaded.values()]
+
+    def stop(self, model: str) -> bool:
+        return self.loaded.pop(self.store.get(model).name, None) is not None
+
+    # -- generation ---------------------------------------------------------------------------------------
+    def _generation(self, model: str, options: Options | None) -> FakeGeneration:
         if self.fail is not None:
             raise self.fail
         manifest = self.store.get(model)
-        opts = parse_options(options)
-        loaded = self.scheduler.models.setdefault(manifest.name, FakeLoaded(manifest))
+        opts = options or Options()
+        loaded = self.loaded.setdefault(manifest.name, FakeLoaded(manifest))
         self.open += 1
         n = min(opts.num_predict, len(WORDS)) if opts.num_predict > 0 else len(WORDS)
         return FakeGeneration(self, loaded, n, self.delay)
 
-    def chat(self, model: str, messages: list[Message], options: dict[str, Any] | None = None, *,
+    def chat(self, model: str, messages: list[Message], options: Options | None = None, *,
              keep_alive: float | None = None, turn: Any = None) -> FakeGeneration:
         self.calls.append(("chat", (model, messages, options, keep_alive)))
         return self._generation(model, options)
 
-    def generate(self, model: str, prompt: str, options: dict[str, Any] | None = None, *, system: str | None = None,
+    def generate(self, model: str, prompt: str, options: Options | None = None, *, system: str | None = None,
                  raw: bool = False, keep_alive: float | None = None) -> FakeGeneration:
         self.calls.append(("generate", (model, prompt, options, system, raw, keep_alive)))
         return self._generation(model, options)
@@ -184,10 +205,6 @@ class FakeHearth:
             raise self.fail
         manifest = self.store.get(model)
         return Embeddings(manifest.name, [[3.0, 4.0] for _ in inputs], len(inputs))
-
-    def load(self, model: str, *, keep_alive: float | None = None, num_ctx: int | None = None) -> FakeLoaded:
-        manifest = self.store.get(model)
-        return self.scheduler.models.setdefault(manifest.name, FakeLoaded(manifest))
 
     def close(self) -> None:
         pass

@@ -55,8 +55,8 @@ def test_openai_chat_whole(client: TestClient, fake: FakeHearth) -> None:
     assert body["usage"]["total_tokens"] == body["usage"]["prompt_tokens"] + body["usage"]["completion_tokens"]
     model, messages, options, _ = fake.calls[-1][1]
     assert messages == [Message("system", "be brief"), Message("user", "hi")]
-    assert options == {"temperature": 0, "seed": 7, "num_predict": 100, "stop": ["\n\n"], "top_p": 0.5,
-                       "presence_penalty": 0.1, "frequency_penalty": 0.2}
+    assert options.requested() == {"temperature": 0, "seed": 7, "num_predict": 100, "stop": ["\n\n"], "top_p": 0.5,
+                                   "presence_penalty": 0.1, "frequency_penalty": 0.2}
 
 
 def test_openai_chat_stream_with_usage(client: TestClient) -> None:
@@ -124,7 +124,7 @@ def test_ollama_chat_stream_is_ndjson_by_default(client: TestClient, fake: FakeH
                 "eval_duration"):
         assert isinstance(last[key], int), key
     _, _, options, keep_alive = fake.calls[-1][1]
-    assert keep_alive == 600 and "root" in options["grammar"]
+    assert keep_alive == 600 and "root" in options.grammar
 
 
 def test_ollama_generate_whole_and_lifecycle(client: TestClient, fake: FakeHearth) -> None:
@@ -135,7 +135,7 @@ def test_ollama_generate_whole_and_lifecycle(client: TestClient, fake: FakeHeart
     assert client.post("/api/generate", json={"model": "fake"}).json()["done_reason"] == "load"
     assert client.post("/api/chat", json={"model": "fake", "messages": []}).json()["done_reason"] == "load"
     unloaded = client.post("/api/generate", json={"model": "fake", "keep_alive": 0}).json()
-    assert unloaded["done_reason"] == "unload" and fake.scheduler.models == {}
+    assert unloaded["done_reason"] == "unload" and fake.loaded == {}
 
 
 def test_ollama_embed_delete_copy(client: TestClient, fake: FakeHearth) -> None:

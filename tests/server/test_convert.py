@@ -23,7 +23,7 @@ def test_openai_request_maps_names_and_refuses_what_it_cannot_honour() -> None:
     body = ChatCompletionRequest.model_validate({
         "model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5, "seed": -1, "top_k": 3})
     native = openai.chat_request(body)
-    assert native.options == {"num_predict": 5, "seed": -1, "top_k": 3}
+    assert native.options.requested() == {"num_predict": 5, "seed": None, "top_k": 3}  # seed -1: random
     with pytest.raises(errors.InvalidOptionError) as caught:
         openai.chat_request(ChatCompletionRequest.model_validate({
             "model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2**40}))
@@ -34,7 +34,7 @@ def test_ollama_request_keep_alive_and_format() -> None:
     native = ollama.generate_request(OllamaGenerateRequest.model_validate(
         {"model": "m", "prompt": "p", "keep_alive": "1h30m", "format": "json", "raw": True}))
     assert native.keep_alive == 5400 and native.raw and native.stream
-    assert native.options["grammar"] == json_grammar()
+    assert native.options.grammar == json_grammar()
     assert ollama.keep_alive(-5) == -1 and ollama.keep_alive(0) == 0 and ollama.keep_alive(None) is None
 
 

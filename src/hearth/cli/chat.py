@@ -8,22 +8,23 @@ from __future__ import annotations
 
 import os
 import sys
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from hearth.cli.common import parse_option_pairs, print_stats, service
+from hearth.cli.common import cli_options, parse_option_pairs, print_stats, service
 from hearth.cli.functions import load_functions, run_call, tool_schema
-from hearth.cli.history import ChatRecorder, ChatStart, begin_chat, history_options, show_start
+from hearth.cli.history import begin_chat, history_options, show_notice, show_start
 from hearth.cli.pull import ensure_local
-from hearth.errors import HearthError, InvalidOptionError
-from hearth.options import parse_options
+from hearth.errors import EngineError, HearthError, InvalidOptionError
+from hearth.options import Options
 from hearth.paths import ensure_private_dir, hearth_home
-from hearth.service import Turn
-from hearth.types import Done, Message, Notice, TextChunk, ThinkingChunk, ToolCall, ToolCallEvent
+from hearth.types import Done, Event, Message, TextChunk, ThinkingChunk
 
-MAX_TOOL_ROUNDS = 5
+if TYPE_CHECKING:
+    from hearth.service import ChatStart, Recorder
 
 HELP = """Commands:
   /system [TEXT]     show or set the system prompt
@@ -62,82 +63,68 @@ def chat(model: str | None, system: str | None, options: tuple[str, ...], verbos
         model = ensure_local(model, pull=pull_missing)
     start = begin_chat(model, system, no_history=no_history, resume=resume, fork=fork, at=at)
     functions = load_functions(functions_file) if functions_file else {}
-    repl(start.model, system=start.system, options=parse_option_pairs(options), verbose=verbose, start=start,
+    repl(start.model, system=start.system, options=cli_options(options), verbose=verbose, start=start,
          functions=functions, tool_choice=tool_choice)
+
+
+class _Printer:
+    """Streams a turn's events to the terminal: the answer on stdout, thinking dimmed, notices in yellow."""
+
+    def __init__(self) -> None:
+        self.wrote = False
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, TextChunk):
+            self.wrote = True
+            sys.stdout.write(event.text)
+            sys.stdout.flush()
+        elif isinstance(event, ThinkingChunk):
+            click.secho(event.text, dim=True, nl=False)
+        elif isinstance(event, Done):  # the end of one round: a blank line after an answer
+            sys.stdout.write("\n\n" if self.wrote else "\n")
+            self.wrote = False
+        else:
+            show_notice(event)
 
 
 class ChatSession:
     """The state of one terminal conversation."""
 
-    def __init__(self, model: str, system: str | None, options: dict[str, Any], verbose: bool = False) -> None:
+    def __init__(self, model: str, system: str | None, options: Options, verbose: bool = False) -> None:
         self.model = model
         self.system = system
         self.options = options
         self.verbose = verbose
         self.messages: list[Message] = []
-        self.recorder: ChatRecorder | None = None
+        self.recorder: Recorder | None = None
         self.functions: dict[str, Any] = {}
         self.tool_choice = "auto"
 
     def ask(self, text: str) -> None:
         """Send one user message and stream the answer; Ctrl-C stops it and keeps the chat going.
 
-        With --functions, tool calls are shown, confirmed, run, and their results sent back, up to
-        MAX_TOOL_ROUNDS times, before the final answer.
+        With --functions, tool calls are shown, confirmed, run, and their results sent back (the service's
+        tool loop, at most MAX_TOOL_ROUNDS rounds) before the final answer.
         """
         history = ([Message("system", self.system)] if self.system else []) + self.messages
-        turn_messages = [Message("user", text)]
-        for round_ in range(MAX_TOOL_ROUNDS):
-            result = self._stream([*history, *turn_messages], self.tool_choice if round_ == 0 else "auto")
-            if result is None:
-                return
-            answer, calls, done, generation = result
-            if not calls:
-                break
-            turn_messages.append(Message("assistant", answer, tool_calls=tuple(calls)))
-            for call in calls:
-                output = run_call(self.functions, call)
-                turn_messages.append(Message("tool", output, name=call.name, tool_call_id=call.id))
-        self.messages += [*turn_messages, Message("assistant", answer)]
-        if self.recorder is not None:
-            self.recorder.turn(self.system, text, answer, generation, self.options, done)
-        if self.verbose:
-            print_stats(done.stats)
-
-    def _stream(self, messages: list[Message], choice: str) -> tuple[str, list[ToolCall], Done, Any] | None:
-        """Stream one answer (thinking dimmed); None if it was stopped or failed."""
-        parts: list[str] = []
-        calls: list[ToolCall] = []
-        done: Done | None = None
-        events = None
         tools = [tool_schema(f) for f in self.functions.values()]
-        turn = Turn(tools=tools, tool_choice=choice) if tools else None
+        executor = partial(run_call, self.functions) if tools else None
         try:
-            generation = service().chat(self.model, messages, self.options, turn=turn)
-            events = iter(generation)
-            for event in events:
-                if isinstance(event, TextChunk):
-                    parts.append(event.text)
-                    sys.stdout.write(event.text)
-                    sys.stdout.flush()
-                elif isinstance(event, ThinkingChunk):
-                    click.secho(event.text, dim=True, nl=False)
-                elif isinstance(event, ToolCallEvent):
-                    calls.append(event.call)
-                elif isinstance(event, Notice):
-                    click.secho(f"[{event.message}]", fg="yellow", err=True)
-                elif isinstance(event, Done):
-                    done = event
+            result = service().chat_turn(self.model, [*history, Message("user", text)], self.options, tools=tools,
+                                         tool_choice=self.tool_choice, executor=executor, on_event=_Printer())
         except KeyboardInterrupt:
-            if events is not None:
-                events.close()  # type: ignore[attr-defined]
             click.secho("\n[answer stopped]", fg="yellow", err=True)
-            return None
-        sys.stdout.write("\n\n" if parts else "\n")
-        if done is None or done.reason == "error":
-            click.secho(f"Error: {done.error if done else 'the model stopped unexpectedly'}", fg="red", err=True)
-            return None
-        return "".join(parts), calls, done, generation
+            return
+        except EngineError as err:
+            click.secho(f"Error: {err.message}", fg="red", err=True)
+            return
+        self.messages += result.messages
+        if self.recorder is not None:
+            warning = self.recorder.turn(self.system, text, result.answer, result.generation)
+            if warning:
+                click.secho(f"[{warning}]", fg="yellow", err=True)
+        if self.verbose:
+            print_stats(result.answer.done.stats)
 
     def command(self, line: str) -> bool:
         """Run a slash command; False means leave the chat."""
@@ -159,7 +146,7 @@ class ChatSession:
             self._set(arg)
         elif name == "/show":
             click.echo(f"model:   {self.model}\nsystem:  {self.system or '(model default)'}\n"
-                       f"options: {self.options or '(model defaults)'}")
+                       f"options: {self.options.requested() or '(model defaults)'}")
         elif name == "/model":
             self._switch(arg)
         elif name == "/verbose":
@@ -187,8 +174,7 @@ class ChatSession:
             click.echo("Usage: /set KEY VALUE (e.g. /set temperature 0.2)")
             return
         try:
-            candidate = {**self.options, **parse_option_pairs([f"{key}={value.strip()}"])}
-            parse_options(candidate)
+            candidate = self.options.merged(parse_option_pairs([f"{key}={value.strip()}"]))
         except InvalidOptionError as err:
             click.secho(f"Error: {err.message}", fg="red", err=True)
             return
@@ -249,19 +235,18 @@ def _setup_readline(keep: bool = True) -> None:
     atexit.register(save)
 
 
-def repl(model: str, *, system: str | None = None, options: dict[str, Any] | None = None,
+def repl(model: str, *, system: str | None = None, options: Options | None = None,
          verbose: bool = False, start: ChatStart | None = None, functions: dict[str, Any] | None = None,
          tool_choice: str = "auto") -> None:
     """Run the interactive chat until /bye or Ctrl-D (recording it unless `start` says otherwise)."""
-    session = ChatSession(model, system, options or {}, verbose)
+    session = ChatSession(model, system, options or Options(), verbose)
     session.functions, session.tool_choice = functions or {}, tool_choice
-    parse_options(session.options)  # refuse bad --option values before loading anything
     start = start or begin_chat(model, system)
     session.messages, session.recorder = list(start.messages), start.recorder
-    loaded = service().load(model)
+    name = service().load(model)
     if sys.stdin.isatty():
-        _setup_readline(keep=start.recorder.history is not None)
-    click.secho(f"Chatting with {loaded.name}. Type /? for help, /bye or Ctrl-D to leave.", dim=True, err=True)
+        _setup_readline(keep=start.recorder.recording)
+    click.secho(f"Chatting with {name}. Type /? for help, /bye or Ctrl-D to leave.", dim=True, err=True)
     show_start(start)
     if start.pending:
         click.echo(f">>> {start.pending}")

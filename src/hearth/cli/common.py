@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import sys
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from hearth.errors import HearthError, InvalidOptionError
-from hearth.options import coerce_cli_value
+from hearth.options import Options, coerce_cli_value, parse_options
 from hearth.types import Stats
 
-_SERVICE: Any = None
+if TYPE_CHECKING:
+    from hearth.service import Hearth
+
+_SERVICE: Hearth | None = None
 
 
-def service() -> Any:
+def service() -> Hearth:
     """The process's one `Hearth` service (created on first use, so `--help` stays fast)."""
     global _SERVICE
     if _SERVICE is None:
@@ -47,6 +50,11 @@ def parse_option_pairs(pairs: tuple[str, ...] | list[str]) -> dict[str, Any]:
         else:
             out[key] = coerce_cli_value(value)
     return out
+
+
+def cli_options(pairs: tuple[str, ...] | list[str]) -> Options:
+    """`--option key=value` pairs parsed into `Options` (a bad one is an InvalidOptionError, before any load)."""
+    return parse_options(parse_option_pairs(pairs))
 
 
 def print_stats(stats: Stats) -> None:

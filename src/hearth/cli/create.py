@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
 from hearth.cli.common import service
 from hearth.errors import InvalidRequestError
-from hearth.modelfile import create_model
-from hearth.modelfile.build import Pull
 
 
 @click.command()
@@ -29,7 +28,7 @@ def create(name: str, path: Path) -> None:
                                   hint="write one (see docs/history.md) or name it with -f FILE") from None
     except (OSError, UnicodeDecodeError) as err:
         raise InvalidRequestError(f"cannot read {path}: {err}") from None
-    created = create_model(service().store, name, text, base_dir=path.resolve().parent, pull=_puller())
+    created = service().create(name, text, base_dir=path.resolve().parent, pull_missing=_puller())
     for warning in created.warnings:
         click.secho(f"Note: {warning}", fg="yellow", err=True)
     m = created.manifest
@@ -37,10 +36,10 @@ def create(name: str, path: Path) -> None:
     click.echo(f"{'replaced' if created.replaced else 'created'} '{m.name}' from {origin}")
 
 
-def _puller() -> Pull | None:
+def _puller() -> Callable[[str], str] | None:
     """How a FROM that names a catalog model not downloaded yet gets fetched (asking first on a terminal)."""
     try:
         from hearth.cli.pull import ensure_local
     except ImportError:  # pragma: no cover - a build without the catalog
         return None
-    return lambda name: service().store.get(ensure_local(name))
+    return ensure_local

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
 from hearth.cli.common import service
+
+if TYPE_CHECKING:
+    from hearth.service import FitReport
 
 COLOURS = {"fits": "green", "tight": "yellow", "too large": "red"}
 
@@ -21,7 +25,7 @@ def fit(model: str, num_ctx: int | None, as_json: bool) -> None:
     MODEL is a model you have, a catalog name or hf.co/OWNER/REPO[:QUANT]; for a remote one only the
     file's header is read (a few MB), never the weights.
     """
-    from hearth.fit import size_text as sz
+    from hearth.units import size_text as sz
 
     report = service().fit(model, num_ctx=num_ctx)
     if as_json:
@@ -63,10 +67,7 @@ def fit(model: str, num_ctx: int | None, as_json: bool) -> None:
         click.echo(f"  note: {note}")
 
 
-def _largest(report: object) -> str:
-    from hearth.fit import FitReport
-
-    assert isinstance(report, FitReport)
+def _largest(report: FitReport) -> str:
     if report.largest_context is None:
         return "none: even 256 tokens would not fit comfortably"
     text = f"{report.largest_context} tokens"

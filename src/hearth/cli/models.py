@@ -9,20 +9,14 @@ import click
 
 from hearth.cli.common import service
 from hearth.errors import InvalidRequestError
-
-
-def _size(n: int) -> str:
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n} B"
+from hearth.units import size_text as _size
 
 
 @click.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_(as_json: bool) -> None:
     """List the models you have."""
-    models = service().store.list()
+    models = service().list_models()
     if as_json:
         click.echo(json.dumps([{"name": m.name, "digest": m.digest, "size": m.size,
                                 "quantization": m.info.quantization, "source": m.provenance.source}
@@ -41,14 +35,12 @@ def list_(as_json: bool) -> None:
 @click.option("--modelfile", is_flag=True, help="Print a Modelfile that recreates the model (`hearth create`).")
 def show(model: str, template: bool, as_json: bool, modelfile: bool) -> None:
     """Show a model's architecture, size, quantization, context, template and license."""
-    m = service().store.get(model)
+    m = service().show(model)
     if as_json:
         click.echo(m.to_json())
         return
     if modelfile:
-        from hearth.modelfile import modelfile_for
-
-        click.echo(modelfile_for(service().store, m), nl=False)
+        click.echo(service().modelfile(model), nl=False)
         return
     info = m.info
     if template:
@@ -85,7 +77,7 @@ def show(model: str, template: bool, as_json: bool, modelfile: bool) -> None:
 def remove(models: tuple[str, ...]) -> None:
     """Remove models (weights are deleted when no other name uses them)."""
     for name in models:
-        removed = service().store.remove(name)
+        removed = service().remove(name)
         click.echo(f"deleted '{removed.name}'")
 
 
@@ -94,7 +86,7 @@ def remove(models: tuple[str, ...]) -> None:
 @click.argument("destination")
 def copy(source: str, destination: str) -> None:
     """Copy a model under a new name (the weights are shared, not duplicated)."""
-    m = service().store.copy(source, destination)
+    m = service().copy(source, destination)
     click.echo(f"copied '{source}' to '{m.name}'")
 
 
@@ -114,5 +106,5 @@ def import_(path: Path | None, name: str | None, link: bool, tool: str | None) -
         return
     if not name:
         raise InvalidRequestError("importing a file needs --name", hint=f"e.g. hearth import {path} --name mymodel")
-    m = service().store.import_file(path, name, link=link)
+    m = service().import_file(path, name, link=link)
     click.echo(f"imported '{m.name}' ({_size(m.size)}, {m.info.architecture}, {m.info.quantization})")

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from hearth.cli.common import service
-from hearth.errors import InvalidRequestError, NotFoundError
+from hearth.errors import NotFoundError
+from hearth.units import size_text as _size
+
+if TYPE_CHECKING:
+    from hearth.service import Manifest
 
 
 @click.command()
@@ -28,7 +32,7 @@ def pull(name: str, force: bool) -> None:
     click.echo(f"pulled '{manifest.name}' ({manifest.info.quantization}, {_size(manifest.size)})")
 
 
-def pull_with_progress(name: str, *, force: bool = False) -> Any:
+def pull_with_progress(name: str, *, force: bool = False) -> Manifest:
     """Pull `name` through the service, drawing its progress on stderr; return the manifest."""
     display = _Display()
     try:
@@ -46,18 +50,13 @@ def ensure_local(name: str, *, pull: bool = False) -> str:
 
     Without `pull`, a terminal user is asked; a script gets NotFoundError with the command to run.
     """
-    from hearth.hub import is_hub_reference, is_pullable, parse_hub_reference
-    from hearth.hub.catalog import lookup
-
-    local = str(parse_hub_reference(name).local_name) if is_hub_reference(name) else name
-    try:
-        return service().store.get(local).name
-    except NotFoundError:
-        if not is_pullable(name):
-            raise
+    local = service().local_name(name)
+    if local is not None:
+        return local
+    where = service().pull_source(name)
+    if where is None:
+        service().show(name)  # NotFoundError, with its hint
     if not pull:
-        match = lookup(name)
-        where = f"hf.co/{match.entry.repo}" if match else name
         if not (sys.stdin.isatty() and sys.stderr.isatty()):
             raise NotFoundError(f"model {name!r} is not downloaded yet",
                                 hint=f"`hearth pull {name}` downloads it (from {where}), or add --pull")
@@ -68,26 +67,14 @@ def ensure_local(name: str, *, pull: bool = False) -> str:
 
 def import_folder(path: Path | None, tool: str | None, name: str | None) -> None:
     """`hearth import FOLDER` / `--from TOOL`: link the models another tool keeps into Hearth's store."""
-    from hearth.store.importers import Kind, default_folder, detect_kind, import_from
-
-    kind = cast("Kind | None", tool)
-    if kind is None:
-        if path is None:
-            raise InvalidRequestError("say what to import: a GGUF file, a folder, or --from ollama|hf|lmstudio",
-                                      hint="e.g. `hearth import --from ollama` or `hearth import model.gguf -n NAME`")
-        kind = detect_kind(path)
-        if kind is None:
-            raise InvalidRequestError(f"{path} does not look like Ollama's, LM Studio's or the Hugging Face "
-                                      "cache's model folder", hint="name the tool with --from ollama|hf|lmstudio")
-    folder = path if path is not None else default_folder(kind)
-    report = import_from(service().store, kind, folder, only=name)
+    report = service().import_from(tool, path, only=name)
     for manifest, shared in report.imported:
         how = "linked, no copy" if shared else "copied: another disk, or linking not allowed"
         click.echo(f"imported '{manifest.name}' ({_size(manifest.size)}, {manifest.info.quantization}; {how})")
     for label, reason in report.skipped:
         click.echo(f"skipped {label}: {reason}", err=True)
     if not report.imported and not report.skipped:
-        click.echo(f"no GGUF models found in {folder}", err=True)
+        click.echo(f"no GGUF models found in {report.folder}", err=True)
 
 
 class _Display:
@@ -127,10 +114,4 @@ class _Display:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-
-
-def _size(n: int) -> str:
-    from hearth.fit import size_text
-
-    return size_text(n)
 

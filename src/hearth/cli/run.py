@@ -7,11 +7,11 @@ import sys
 
 import click
 
-from hearth.cli.common import parse_option_pairs, print_stats, service
-from hearth.cli.history import begin_chat, record_run
+from hearth.cli.common import cli_options, print_stats, service
+from hearth.cli.history import begin_chat
 from hearth.cli.pull import ensure_local
-from hearth.errors import EngineError, InvalidRequestError
-from hearth.types import Done, Notice, TextChunk
+from hearth.errors import InvalidRequestError
+from hearth.types import Done, Event, Notice, TextChunk
 
 
 @click.command()
@@ -38,30 +38,28 @@ def run(model: str, prompt: tuple[str, ...], system: str | None, options: tuple[
     elif not text:
         from hearth.cli.chat import repl
 
-        repl(model, system=system, options=parse_option_pairs(options),
+        repl(model, system=system, options=cli_options(options),
              start=begin_chat(model, system, no_history=no_history))
         return
     if not text.strip():
         raise InvalidRequestError("the prompt is empty", hint='e.g. hearth run smollm2:135m "Why is the sky blue?"')
-    request_options = parse_option_pairs(options)
-    generation = service().generate(model, text, request_options, system=system, raw=raw)
-    parts: list[str] = []
-    done: Done | None = None
-    for event in generation:
-        if isinstance(event, TextChunk):
-            parts.append(event.text)
-            if not as_json:
-                sys.stdout.write(event.text)
-                sys.stdout.flush()
+    generation = service().generate(model, text, cli_options(options), system=system, raw=raw)
+
+    def show(event: Event) -> None:
+        if isinstance(event, TextChunk) and not as_json:
+            sys.stdout.write(event.text)
+            sys.stdout.flush()
         elif isinstance(event, Notice):
             click.secho(f"Note: {event.message}", fg="yellow", err=True)
-        elif isinstance(event, Done):
-            done = event
-    if done is None or done.reason == "error":
-        raise EngineError(done.error if done and done.error else "the model stopped unexpectedly")
-    record_run(generation, request_options, system, text, "".join(parts), done, raw=raw, skip=no_history)
+
+    answer = generation.consume(show)
+    done = answer.done
+    warning = service().conversations.record_run(generation, answer, text, system=system, raw=raw,
+                                                 record=not no_history)
+    if warning:
+        click.secho(f"Note: {warning}", fg="yellow", err=True)
     if as_json:
-        click.echo(json.dumps(_result(generation.model, "".join(parts), done), ensure_ascii=False))
+        click.echo(json.dumps(_result(generation.model, answer.text, done), ensure_ascii=False))
     else:
         sys.stdout.write("\n")
         sys.stdout.flush()

@@ -8,6 +8,7 @@ import click
 
 from hearth.cli.common import service
 from hearth.cli.fit import COLOURS
+from hearth.units import size_text
 
 
 @click.command()
@@ -16,13 +17,7 @@ from hearth.cli.fit import COLOURS
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def search(query: tuple[str, ...], limit: int, as_json: bool) -> None:
     """Find GGUF models on Hugging Face (most downloaded first) and see which fit this machine."""
-    from hearth.fit import size_text, this_machine
-    from hearth.hub import search as hub_search
-
-    svc = service()
-    machine = this_machine(measure=False)
-    results = hub_search(" ".join(query), machine, svc.model_budget, limit=limit,
-                         n_seq=max(1, svc.settings.num_parallel))
+    results = service().search(" ".join(query), limit=limit)
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in results], indent=2))
         return

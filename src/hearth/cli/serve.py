@@ -18,6 +18,7 @@ import click
 
 from hearth.config import Settings, describe, load_settings
 from hearth.errors import HearthError, NotFoundError
+from hearth.units import size_text
 
 _SECRET = {"api_key"}
 _REPEATABLE = {"cors_origins": "--cors-origin", "allowed_hosts": "--allowed-host"}
@@ -85,13 +86,6 @@ def request(settings: Settings, method: str, path: str, body: Any = None, *, tim
     return json.loads(raw) if raw else None
 
 
-def _size(n: int) -> str:
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.0f} {unit}"
-    return f"{n} B"
-
-
 def until(expires_at: str, keep_alive: float | None, in_flight: int) -> str:
     """Ollama's UNTIL column: 'Forever', '4 minutes from now', 'Stopping...'."""
     if keep_alive is not None and keep_alive < 0:
@@ -130,7 +124,7 @@ def ps(as_json: bool) -> None:
     click.echo(f"{'NAME':<28} {'ID':<14} {'SIZE':>8}  {'PROCESSOR':<10} {'SLOTS':<6} {'CACHED':>8}  UNTIL")
     for m in models:
         slots = f"{m.get('slots_busy') or 0}/{m.get('slots') or 1}"
-        click.echo(f"{m['name']:<28} {m['digest'][:12]:<14} {_size(m.get('memory_rss') or m['size']):>8}  "
+        click.echo(f"{m['name']:<28} {m['digest'][:12]:<14} {size_text(m.get('memory_rss') or m['size']):>8}  "
                    f"{'100% CPU':<10} {slots:<6} {m.get('cached_tokens') or 0:>8}  "
                    f"{until(m['expires_at'], m.get('keep_alive'), m.get('in_flight', 0))}")
 

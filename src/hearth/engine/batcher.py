@@ -191,7 +191,7 @@ class Batcher:
         reuse = max(0, min(common_prefix(slot.cached, job.tokens), len(job.tokens) - MIN_PROMPT_STEP))
         self.ctx.forget(slot.seq, reuse)
         del slot.cached[reuse:]
-        slot.sampler = Sampler(self.model, job.sampling)
+        slot.sampler = Sampler(self.model, job.options, self.ctx.n_ctx_seq)
         slot.job = job
         slot.utf8 = Utf8Stream()
         slot.stops = StopMatcher(job.stop)

@@ -4,7 +4,7 @@ The converter is llama-cpp-python's `llama_cpp/llama_grammar.py`, a pure-Python 
 `json-schema-to-grammar`. Importing it the usual way would run `llama_cpp/__init__.py`, which loads the
 native library; processes that must never hold llama.cpp (the HTTP server) would then hold it. So the one
 file is loaded on its own, by path, found with `importlib.util.find_spec` (which does not run the package).
-The grammar string then travels to the worker in `Job.sampling["grammar"]`, where llama.cpp parses it.
+The grammar string then travels to the worker in `Job.options.grammar`, where llama.cpp parses it.
 """
 
 from __future__ import annotations

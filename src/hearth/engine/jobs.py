@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+
+from hearth.options import Options
 
 
 @dataclass
 class Job:
-    """One generation request as the engine sees it: prompt tokens and sampling settings."""
+    """One generation request as the engine sees it: prompt tokens and the options its sampler reads."""
 
     id: int
     tokens: list[int]
-    sampling: dict[str, Any]
+    options: Options
     max_tokens: int = -1
     stop: tuple[str, ...] = ()
     ignore_eos: bool = False

@@ -20,6 +20,7 @@ import llama_cpp as C
 import numpy as np
 
 from hearth.errors import EngineError, InvalidRequestError
+from hearth.options import Options
 
 log = logging.getLogger("hearth.engine")
 
@@ -293,7 +294,7 @@ class Batch:
 class Sampler:
     """One native sampler chain (penalties → grammar → top-k → top-p → min-p → temperature → draw)."""
 
-    def __init__(self, model: Model, settings: dict[str, Any]) -> None:
+    def __init__(self, model: Model, options: Options, n_ctx: int) -> None:
         chain = C.llama_sampler_chain_init(C.llama_sampler_chain_default_params())
         self.ptr = chain
         self.n_vocab = model.n_vocab
@@ -301,32 +302,29 @@ class Sampler:
         # chain's copy of every logit into a candidates array (~0.1 ms per token on a 49k vocabulary)
         self.argmax_only = False
         add = C.llama_sampler_chain_add
+        o = options
         try:
-            grammar = settings.get("grammar")
-            if grammar:
-                g = C.llama_sampler_init_grammar(model.vocab, grammar.encode(), b"root")
+            if o.grammar:
+                g = C.llama_sampler_init_grammar(model.vocab, o.grammar.encode(), b"root")
                 if not g:
                     raise InvalidRequestError("the grammar could not be parsed", field="grammar")
                 add(chain, g)
-            last_n = settings["repeat_last_n"]
-            if last_n != 0 and (settings["repeat_penalty"] != 1.0 or settings["frequency_penalty"]
-                                or settings["presence_penalty"]):
+            last_n = n_ctx if o.repeat_last_n == -1 else o.repeat_last_n
+            if last_n != 0 and (o.repeat_penalty != 1.0 or o.frequency_penalty or o.presence_penalty):
                 add(chain, C.llama_sampler_init_penalties(
-                    model.n_vocab, last_n, settings["repeat_penalty"],
-                    settings["frequency_penalty"], settings["presence_penalty"]))
-            if settings["temperature"] <= 0:
+                    model.n_vocab, last_n, o.repeat_penalty, o.frequency_penalty, o.presence_penalty))
+            if o.temperature <= 0:
                 add(chain, C.llama_sampler_init_greedy())
                 self.argmax_only = C.llama_sampler_chain_n(chain) == 1
                 return
-            if settings["top_k"] > 0:
-                add(chain, C.llama_sampler_init_top_k(settings["top_k"]))
-            if settings["top_p"] < 1.0:
-                add(chain, C.llama_sampler_init_top_p(settings["top_p"], 1))
-            if settings["min_p"] > 0.0:
-                add(chain, C.llama_sampler_init_min_p(settings["min_p"], 1))
-            add(chain, C.llama_sampler_init_temp(settings["temperature"]))
-            seed = settings["seed"]
-            add(chain, C.llama_sampler_init_dist(0xFFFFFFFF if seed is None else seed & 0xFFFFFFFF))
+            if o.top_k > 0:
+                add(chain, C.llama_sampler_init_top_k(o.top_k))
+            if o.top_p < 1.0:
+                add(chain, C.llama_sampler_init_top_p(o.top_p, 1))
+            if o.min_p > 0.0:
+                add(chain, C.llama_sampler_init_min_p(o.min_p, 1))
+            add(chain, C.llama_sampler_init_temp(o.temperature))
+            add(chain, C.llama_sampler_init_dist(0xFFFFFFFF if o.seed is None else o.seed & 0xFFFFFFFF))
         except BaseException:
             self.close()
             raise

@@ -24,15 +24,14 @@ def main() -> int:
         return 1
     from hearth.engine import WorkerClient, WorkerConfig
     from hearth.engine.jobs import Job
+    from hearth.options import Options
     from hearth.store.bundled import require
 
     client = WorkerClient(WorkerConfig(str(require()), n_ctx=256, n_seq=1, embeddings=False))
     try:
         tokens = client.tokenize("Hello")
-        sampling = {"temperature": 0.0, "top_k": 40, "top_p": 1.0, "min_p": 0.0, "repeat_penalty": 1.0,
-                    "repeat_last_n": 0, "presence_penalty": 0.0, "frequency_penalty": 0.0, "seed": 0,
-                    "grammar": None}
-        events = list(client.stream(Job(client.new_job_id(), tokens, sampling, max_tokens=4, ignore_eos=True)))
+        greedy = Options(temperature=0.0, repeat_penalty=1.0, repeat_last_n=0, seed=0)
+        events = list(client.stream(Job(client.new_job_id(), tokens, greedy, max_tokens=4, ignore_eos=True)))
     finally:
         client.close()
     done = events[-1]

@@ -18,6 +18,7 @@ from hearth.fit.estimate import CTX_STEP, Estimate, estimate, largest_context, t
 from hearth.fit.machine import Machine
 from hearth.fit.quants import BEST_CEILING, bits_per_weight, estimated_size, quality_order
 from hearth.fit.shape import ModelShape
+from hearth.units import size_text
 
 Verdict = Literal["fits", "tight", "too large"]
 COMFORT = 0.85  # share of the free memory a model may take and still "fit"
@@ -170,10 +171,3 @@ def _ctx_text(est: Estimate) -> str:
     return f"{est.n_ctx} tokens" if est.n_seq == 1 else f"{est.n_seq} × {est.n_ctx} tokens"
 
 
-def size_text(n: float) -> str:
-    """Bytes for people: 98 MB, 4.9 GB."""
-    if n >= 1e9:
-        return f"{n / 1e9:.1f} GB"
-    if n >= 1e6:
-        return f"{n / 1e6:.0f} MB"
-    return f"{n / 1e3:.0f} KB"

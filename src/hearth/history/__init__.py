@@ -6,7 +6,8 @@
     history.search("hello"); to_markdown(history.get(cid)); history.delete([cid])
 
 Rooms: `db` (connection, migrations, crash safety and real deletion), `log` (`History`: record, read,
-search, fork, delete) and `export` (Markdown and JSON). Callers check `settings.history` before recording.
+search, fork, delete) and `export` (Markdown and JSON). Whether to record at all (the `history` setting)
+is decided in `hearth.service.conversations`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from hearth.history.log import (
     ModelUsed,
     StoredMessage,
     Summary,
+    check_id,
 )
 from hearth.paths import hearth_home
 
@@ -52,6 +54,7 @@ __all__ = [
     "ModelUsed",
     "StoredMessage",
     "Summary",
+    "check_id",
     "default_path",
     "open_history",
     "to_json",

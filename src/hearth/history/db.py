@@ -90,6 +90,9 @@ MIGRATIONS: list[Migration] = [
         END;
         INSERT INTO messages_fts(messages_fts) VALUES ('rebuild');
     """),
+    Migration("m003_conversation_titles", """
+        ALTER TABLE conversations ADD COLUMN title TEXT;  -- set by rename; NULL: the first question is the title
+    """),
 ]
 
 

@@ -32,6 +32,7 @@ from hearth.history.db import connect, erase_freed_space, transaction
 from hearth.types import Message, Stats
 
 MIN_PREFIX = 4
+MAX_TITLE = 60
 MARK_START, MARK_END = "\x02", "\x03"  # around matched words in search snippets
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _STATS = ("prompt_tokens", "cached_tokens", "completion_tokens", "load_ns", "prompt_ns", "eval_ns", "total_ns")
@@ -119,6 +120,18 @@ class Hit:
     created_at: str
     model: str | None
 
+    def highlighted(self, before: str = "", after: str = "") -> str:
+        """The snippet with each match between `before` and `after` (default: plain text)."""
+        return self.snippet.replace(MARK_START, before).replace(MARK_END, after)
+
+
+def check_id(conversation_id: object) -> str:
+    """`conversation_id` if it is a valid id a client may choose (1-64 letters, digits, '.', '_', '-')."""
+    if not isinstance(conversation_id, str) or not _ID.fullmatch(conversation_id):
+        raise InvalidRequestError("a conversation id is 1-64 letters, digits, '.', '_' or '-'",
+                                  field="conversation_id")
+    return conversation_id
+
 
 def now_utc() -> datetime:
     """The current time in UTC (the default clock)."""
@@ -174,9 +187,7 @@ class History:
         Creates the conversation under the client's id if it does not exist. ConflictError if the stored
         messages are not a prefix of `messages` (the client changed the past: it should fork or use a new id).
         """
-        if not _ID.fullmatch(conversation_id):
-            raise InvalidRequestError("a conversation id is 1-64 letters, digits, '.', '_' or '-'",
-                                      field="conversation_id")
+        check_id(conversation_id)
         with self._write() as conn:
             rows = conn.execute("SELECT role, content FROM messages WHERE conversation_id = ? ORDER BY position",
                                 (conversation_id,)).fetchall()
@@ -206,6 +217,16 @@ class History:
                 "SELECT ?, position, role, content, created_at, model, model_digest, template_digest, parameters,"
                 " finish_reason, " + ", ".join(_STATS) + " FROM messages WHERE conversation_id = ? AND position <= ?",
                 (cid, original.id, at))
+        return cid
+
+    def rename(self, ref: str, title: str) -> str:
+        """Give a conversation its own title (an empty title goes back to its first question); its id."""
+        title = " ".join(title.split())
+        if len(title) > MAX_TITLE:
+            raise InvalidRequestError(f"a title is at most {MAX_TITLE} characters", field="title")
+        cid = self.resolve(ref)
+        with self._write() as conn:
+            conn.execute("UPDATE conversations SET title = ? WHERE id = ?", (title or None, cid))
         return cid
 
     # -- reading ---------------------------------------------------------------------------------------------
@@ -366,8 +387,8 @@ class History:
 
 _SUMMARY_SQL = """
     SELECT c.id, c.source, c.created_at, c.updated_at,
-        (SELECT substr(content, 1, 200) FROM messages m WHERE m.conversation_id = c.id AND m.role = 'user'
-            ORDER BY position LIMIT 1),
+        coalesce(c.title, (SELECT substr(content, 1, 200) FROM messages m
+            WHERE m.conversation_id = c.id AND m.role = 'user' ORDER BY position LIMIT 1)),
         (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id),
         (SELECT model FROM messages m WHERE m.conversation_id = c.id AND m.model IS NOT NULL
             ORDER BY position DESC LIMIT 1),
@@ -378,7 +399,7 @@ _SUMMARY_SQL = """
 def _summary(row: tuple[Any, ...]) -> Summary:
     cid, source, created, updated, first, count, model, parent_id, parent_at = row
     title = (first or "").strip().splitlines()[0] if (first or "").strip() else ""
-    return Summary(cid, source, created, updated, title[:60], count, model, parent_id, parent_at)
+    return Summary(cid, source, created, updated, title[:MAX_TITLE], count, model, parent_id, parent_at)
 
 
 def _stored(row: tuple[Any, ...]) -> StoredMessage:

@@ -19,6 +19,7 @@ from typing import Any
 from hearth.errors import DownloadError, HearthError, NotFoundError
 from hearth.fit.quants import default_quant, quality_order, quant_of
 from hearth.hub.refs import check_filename, check_repo_id
+from hearth.units import size_text
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 TOKEN_HINT = "log in with `hf auth login` or set HF_TOKEN (and accept the model's terms on huggingface.co)"
@@ -100,7 +101,7 @@ class RepoListing:
         split = sorted({f.quant or f.filename for f in self.files if f.part is not None})
         what = f"no {quant} file" if quant else "no single-file GGUF model"
         if quants:
-            listed = ", ".join(f"{q} ({_size(f.size)})" for q, f in quants.items())
+            listed = ", ".join(f"{q} ({size_text(f.size)})" for q, f in quants.items())
             example = next(iter(quants))
             raise NotFoundError(f"hf.co/{self.repo_id} has {what}; it has {listed}",
                                 hint=f"e.g. `hearth pull hf.co/{self.repo_id}:{example}`")
@@ -205,7 +206,3 @@ def _reason(err: BaseException) -> str:
     return text[:200]
 
 
-def _size(n: int) -> str:
-    from hearth.fit.report import size_text
-
-    return size_text(n)

@@ -27,6 +27,7 @@ from hearth.errors import ConflictError, DownloadError, InsufficientStorageError
 from hearth.hub.client import RemoteFile, auth_headers, file_url, hf, translate_errors
 from hearth.paths import ensure_private_dir
 from hearth.store.names import inside, parse_digest
+from hearth.units import size_text
 
 DISK_MARGIN = 256 << 20  # keep this much free beyond the download itself
 ByteProgress = Callable[[int, int], None]  # (completed, total)
@@ -65,8 +66,8 @@ def check_free_space(folder: Path, needed: int, what: str) -> None:
     free = shutil.disk_usage(folder).free
     if free < needed + DISK_MARGIN:
         raise InsufficientStorageError(
-            f"not enough disk space to download {what}: it needs {_size(needed + DISK_MARGIN)} and "
-            f"{folder} has {_size(free)} free",
+            f"not enough disk space to download {what}: it needs {size_text(needed + DISK_MARGIN)} and "
+            f"{folder} has {size_text(free)} free",
             hint="free some space, or point HEARTH_HOME at a bigger disk")
 
 
@@ -88,7 +89,7 @@ def _fetch(file: RemoteFile, commit: str, writer: _ProgressWriter, done: int) ->
     except DownloadError as err:
         got = writer.position
         raise DownloadError(
-            f"the download of {file.filename} stopped at {_size(got)} of {_size(file.size)}: {err.message}",
+            f"the download of {file.filename} stopped at {size_text(got)} of {size_text(file.size)}: {err.message}",
             hint="run the same command again to resume from there") from None
     except OSError as err:
         if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
@@ -97,8 +98,8 @@ def _fetch(file: RemoteFile, commit: str, writer: _ProgressWriter, done: int) ->
                                            hint="free some space, or point HEARTH_HOME at a bigger disk") from None
         if "Consistency check failed" in str(err):  # the body ended, complete as far as HTTP knew, but short
             writer.close_and_discard()
-            raise DownloadError(f"the hub sent an incomplete {file.filename} ({_size(writer.position)} of "
-                                f"{_size(file.size)})", hint="run the same command again") from None
+            raise DownloadError(f"the hub sent an incomplete {file.filename} ({size_text(writer.position)} of "
+                                f"{size_text(file.size)})", hint="run the same command again") from None
         raise
 
 
@@ -202,5 +203,3 @@ class _NoBar:
         pass
 
 
-def _size(n: int) -> str:
-    return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"

@@ -10,7 +10,7 @@ translated to Jinja), `build` (`create_model`: resolve, check, store) and `write
 
 from hearth.modelfile.build import Created, create_model
 from hearth.modelfile.gotemplate import GoTemplateError, go_to_jinja, is_go_template
-from hearth.modelfile.parser import Modelfile, ModelfileError, parse_modelfile
+from hearth.modelfile.parser import Modelfile, ModelfileError, modelfile_from_fields, parse_modelfile
 from hearth.modelfile.writer import modelfile_for, write_modelfile
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "go_to_jinja",
     "is_go_template",
     "modelfile_for",
+    "modelfile_from_fields",
     "parse_modelfile",
     "write_modelfile",
 ]

@@ -15,7 +15,7 @@ from pathlib import Path
 from hearth.chat import ChatTemplate
 from hearth.errors import HearthError, InvalidModelFileError, NotFoundError, TemplateError
 from hearth.modelfile.gotemplate import GoTemplateError, go_to_jinja, is_go_template
-from hearth.modelfile.parser import ModelfileError, Value, parse_modelfile
+from hearth.modelfile.parser import Modelfile, ModelfileError, Value, parse_modelfile
 from hearth.store import Manifest, ModelStore, parse_name, read_adapter_info, read_gguf_info
 from hearth.store.store import NOT_FOUND_HINT
 from hearth.types import Message
@@ -36,15 +36,15 @@ class Created:
     warnings: list[str] = field(default_factory=list)
 
 
-def create_model(store: ModelStore, name: str, text: str, *, base_dir: Path | None = None,
+def create_model(store: ModelStore, name: str, text: str | Modelfile, *, base_dir: Path | None = None,
                  replace: bool = True, pull: Pull | None = None) -> Created:
-    """Create (or, like Ollama, replace) model `name` from Modelfile `text`.
+    """Create (or, like Ollama, replace) model `name` from Modelfile `text` (or one already built).
 
     `base_dir` allows GGUF files in FROM and ADAPTER, relative to that folder; `pull` (optional) fetches a
     FROM model that is not on this computer yet. Raises ModelfileError (naming the line) for a bad Modelfile.
     """
     target = parse_name(name)
-    modelfile = parse_modelfile(text)
+    modelfile = parse_modelfile(text) if isinstance(text, str) else text
     base, architecture = _resolve_base(store, modelfile.base, base_dir, pull)
     warnings = list(modelfile.warnings)
     template = source = None

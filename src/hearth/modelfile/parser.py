@@ -49,6 +49,7 @@ class ModelfileError(InvalidRequestError):
     def __init__(self, line: int, message: str, *, hint: str | None = None) -> None:
         super().__init__(f"Modelfile line {line}: {message}", hint=hint, field="modelfile")
         self.line = line
+        self.detail = message  # the message without its line
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,44 @@ def parse_modelfile(text: str) -> Modelfile:
     builder = _Builder()
     for name, argument, value in _Scanner(text.lstrip("\ufeff").replace("\r\n", "\n")).instructions():
         builder.add(name, argument, value)
+    return builder.finish()
+
+
+def modelfile_from_fields(base: Any, *, system: str | None = None, template: str | None = None,
+                          parameters: dict[str, Any] | None = None, messages: list[Any] | None = None,
+                          licenses: list[str] | None = None) -> Modelfile:
+    """A Modelfile from structured fields (Ollama's `/api/create`), checked as the parser checks text.
+
+    Nothing is pasted into Modelfile text and parsed again, so a system prompt holding `\"\"\"` stays
+    one system prompt. A bad field raises InvalidRequestError naming it.
+    """
+    if not isinstance(base, str) or not base.strip():
+        raise InvalidRequestError("'from' (the base model) or 'modelfile' is required", field="from")
+    builder = _Builder()
+    steps: list[tuple[str, str, str | None, Any]] = [("from", "FROM", None, base.strip())]
+    if system is not None:
+        steps.append(("system", "SYSTEM", None, system))
+    if template is not None:
+        steps.append(("template", "TEMPLATE", None, template))
+    for i, item in enumerate(messages or []):
+        role, content = (item.get("role"), item.get("content")) if isinstance(item, dict) else (None, None)
+        if not isinstance(role, str) or not isinstance(content, str):
+            raise InvalidRequestError(f"messages[{i}] needs a role and a content", field=f"messages[{i}]")
+        steps.append((f"messages[{i}]", "MESSAGE", role, content))
+    steps += [("license", "LICENSE", None, text) for text in licenses or []]
+    if not isinstance(parameters or {}, dict):
+        raise InvalidRequestError("parameters must be an object of name: value pairs", field="parameters")
+    for key, value in (parameters or {}).items():
+        steps += [(f"parameters.{key}", "PARAMETER", key, item) for item in (value if isinstance(value, list)
+                                                                              else [value])]
+    for where, name, argument, value in steps:
+        try:
+            if name == "PARAMETER":
+                builder.parameter(0, str(argument), value)
+            else:
+                builder.add(Value(name, 0), argument, Value(value, 0))
+        except ModelfileError as err:
+            raise InvalidRequestError(err.detail, hint=err.hint, field=where) from None
     return builder.finish()
 
 
@@ -217,15 +256,20 @@ class _Builder:
         self.file.messages.append(Message(role, value.text))
 
     def _parameter(self, line: int, key: str | None, value: Value) -> None:
-        key = (key or "").lower()
+        self.parameter(line, key or "", value.text)
+
+    def parameter(self, line: int, key: str, value: Any) -> None:
+        """Set option `key` to `value` (text is read as a number or flag where the option wants one)."""
+        key = key.lower()
         if key in NO_EFFECT:
-            self.file.warnings.append(f"line {line}: PARAMETER {key} has no effect in Hearth and is ignored")
+            where = f"line {line}: " if line else ""
+            self.file.warnings.append(f"{where}PARAMETER {key} has no effect in Hearth and is ignored")
             return
         if key not in OPTION_NAMES:
             close = difflib.get_close_matches(key, OPTION_NAMES, n=1)
             raise ModelfileError(line, f"unknown PARAMETER {key!r}",
                                  hint=f"did you mean {close[0]}?" if close else "known: " + ", ".join(OPTION_NAMES))
-        raw: Any = value.text if key in ("stop", "grammar") else coerce_cli_value(value.text)
+        raw: Any = value if key in ("stop", "grammar") or not isinstance(value, str) else coerce_cli_value(value)
         if key == "stop":
             raw = [*self.file.parameters.get("stop", []), raw]
         try:

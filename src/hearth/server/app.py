@@ -106,9 +106,8 @@ def _misc_routes(app: FastAPI, rt: Runtime) -> None:
 
     @app.get("/metrics", tags=["Server"], summary="Prometheus metrics")
     async def metrics() -> Response:
-        rows = [{"name": m.name, "in_flight": m.in_flight, "slots": int(m.client.info.get("n_seq", 1)), "rss": rss,
-                 "stats": st} for m, rss, st in await rt.loaded_models()]
-        return PlainTextResponse(rt.metrics.render(rows), media_type="text/plain; version=0.0.4")
+        models = await run_blocking(rt.service.ps)
+        return PlainTextResponse(rt.metrics.render(models), media_type="text/plain; version=0.0.4")
 
 
 def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:

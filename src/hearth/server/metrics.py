@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from typing import Any
 
+from hearth.service import Running
 from hearth.types import Done
 
 # Paths are labelled by route, never by raw path, so a scanner cannot grow the label set without bound.
@@ -49,7 +49,7 @@ class Metrics:
             self.tokens["cached"] += done.stats.cached_tokens
             self.tokens["completion"] += done.stats.completion_tokens
 
-    def render(self, models: list[dict[str, Any]]) -> str:
+    def render(self, models: list[Running]) -> str:
         """The Prometheus text exposition; `models` describe the loaded models (name, in_flight, slots, rss)."""
         lines = [
             "# HELP hearth_http_requests_total HTTP requests answered, by method, route and status.",
@@ -68,7 +68,7 @@ class Metrics:
                 lines.append(f'hearth_generations_total{{reason="{reason}"}} {self.generations[reason]}')
             lines += ["# HELP hearth_generations_in_flight Generations running or queued in a worker.",
                       "# TYPE hearth_generations_in_flight gauge", f"hearth_generations_in_flight {self.in_flight}"]
-        queued = sum(max(0, m["in_flight"] - m["slots"]) for m in models)
+        queued = sum(max(0, m.in_flight - m.slots) for m in models)
         lines += [
             "# HELP hearth_queue_depth Requests waiting for a free slot, over all loaded models.",
             "# TYPE hearth_queue_depth gauge", f"hearth_queue_depth {queued}",
@@ -78,17 +78,17 @@ class Metrics:
             "# TYPE hearth_model_memory_bytes gauge",
         ]
         for m in models:
-            lines.append(f'hearth_model_memory_bytes{{model="{_label(m["name"])}"}} {m["rss"]}')
+            lines.append(f'hearth_model_memory_bytes{{model="{_label(m.name)}"}} {m.memory_rss}')
         lines += ["# HELP hearth_model_requests Requests in progress or waiting, per loaded model.",
                   "# TYPE hearth_model_requests gauge"]
         for m in models:
-            lines.append(f'hearth_model_requests{{model="{_label(m["name"])}"}} {m["in_flight"]}')
+            lines.append(f'hearth_model_requests{{model="{_label(m.name)}"}} {m.in_flight}')
         for key, kind, text in _WORKER_GAUGES:
             lines += [f"# HELP hearth_model_{key} {text}", f"# TYPE hearth_model_{key} {kind}"]
             for m in models:
-                value = (m.get("stats") or {}).get(key)
+                value = m.worker.get(key)
                 if value is not None:
-                    lines.append(f'hearth_model_{key}{{model="{_label(m["name"])}"}} {value}')
+                    lines.append(f'hearth_model_{key}{{model="{_label(m.name)}"}} {value}')
         return "\n".join(lines) + "\n"
 
 

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from hearth.engine.grammar import json_grammar, schema_grammar
-from hearth.errors import InvalidOptionError, InvalidRequestError
-from hearth.options import parse_options
-from hearth.service import Turn
-from hearth.types import Message, ToolCall
+from hearth.errors import InvalidRequestError
+from hearth.options import Options, parse_options
+from hearth.service import Conversations, Turn, json_grammar, schema_grammar
+from hearth.types import Message
 
 ROLES = frozenset({"system", "user", "assistant", "tool"})
 MAX_EMBED_INPUTS = 2048
@@ -25,38 +24,32 @@ class NativeRequest:
     model: str
     messages: list[Message] | None = None
     prompt: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
+    options: Options = field(default_factory=Options)  # only the fields the client gave count as given
     stream: bool = False
     raw: bool = False
     system: str | None = None
     keep_alive: float | None = None
     include_usage: bool = False
     turn: Turn | None = None  # tools, tool choice, thinking
-    decorate: Callable[[dict[str, Any], list[ToolCall], str], None] | None = None  # adds them to a whole answer
     conversation_id: str | None = None  # record the exchange in the history under this id
 
 
 def conversation_id(extra: dict[str, Any] | None) -> str | None:
-    """The client's `conversation_id` (a Hearth extension to both chat APIs), checked."""
+    """The client's `conversation_id` (a Hearth extension to both chat APIs), checked before generating."""
     value = (extra or {}).get("conversation_id")
-    if value is None:
-        return None
-    if not isinstance(value, str) or not 1 <= len(value) <= 128 or not all(c.isalnum() or c in "-_.:" for c in value):
-        raise InvalidRequestError("conversation_id must be 1-128 letters, digits, '-', '_', '.' or ':'",
-                                  field="conversation_id")
-    return value
+    return None if value is None else Conversations.check_id(value)
 
 
-def check_options(options: dict[str, Any], names: dict[str, str] | None = None) -> dict[str, Any]:
-    """Validate options now (400 before any model loads), reporting the caller's own field names."""
-    try:
-        parse_options(options)
-    except InvalidOptionError as err:
-        outside = {native: theirs for theirs, native in (names or {}).items()}
-        field_name = outside.get(err.field or "", err.field)
-        message = err.message.replace(f"'{err.field}'", f"'{field_name}'") if field_name != err.field else err.message
-        raise InvalidOptionError(message, hint=err.hint, field=field_name) from None
-    return options
+def request_options(raw: dict[str, Any], names: dict[str, str] | None = None, *,
+                    grammar: str | None = None) -> Options:
+    """Parse a request's options once (400 before any model loads, naming the caller's own field)."""
+    options = parse_options(raw, names=names)
+    return options if grammar is None else options.with_(grammar=grammar)
+
+
+def ndjson(obj: dict[str, Any]) -> bytes:
+    """One line of an NDJSON stream (Ollama's streaming format)."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
 def format_grammar(value: Any, field_name: str) -> str | None:

@@ -9,28 +9,28 @@ false); the last object has `done: true`, `done_reason` and the timing fields in
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from hearth.config import parse_duration
 from hearth.errors import InvalidRequestError
+from hearth.options import Options
 from hearth.server import tooling
 from hearth.server.native import (
     NativeRequest,
-    check_options,
     conversation_id,
     format_grammar,
     human_count,
     iso_in,
     iso_now,
     message,
+    ndjson,
     normalized,
+    request_options,
     require_text,
 )
 from hearth.server.schemas import OllamaChatRequest, OllamaGenerateRequest
-from hearth.service import LoadedModel
-from hearth.store import Manifest
-from hearth.types import Done, ToolCall
+from hearth.service import Manifest, Running
+from hearth.types import Answer, Done, ToolCall
 
 # Ollama's /api/version answer: the Ollama API level this server implements (clients gate features on it).
 COMPATIBLE_VERSION = "0.12.0"
@@ -45,13 +45,10 @@ def keep_alive(value: Any) -> float | None:
     return parse_duration(value)
 
 
-def _common(body: OllamaChatRequest | OllamaGenerateRequest) -> tuple[dict[str, Any], float | None]:
+def _common(body: OllamaChatRequest | OllamaGenerateRequest) -> tuple[Options, float | None]:
     if body.logprobs:
         raise InvalidRequestError("logprobs are not supported", field="logprobs")
-    options = check_options(dict(body.options or {}))
-    grammar = format_grammar(body.format, "format")
-    if grammar is not None:
-        options["grammar"] = grammar
+    options = request_options(dict(body.options or {}), grammar=format_grammar(body.format, "format"))
     return options, keep_alive(body.keep_alive)
 
 
@@ -66,7 +63,7 @@ def chat_request(body: OllamaChatRequest) -> NativeRequest:
         messages.append(tooling.with_calls(message(msg.role, msg.content or "", i), msg.model_extra or {}, i))
     return NativeRequest(body.model, messages=messages or None, options=options,
                          stream=body.stream is not False, keep_alive=alive, turn=turn,
-                         decorate=tooling.decorate_ollama, conversation_id=conversation_id(body.model_extra))
+                         conversation_id=conversation_id(body.model_extra))
 
 
 def generate_request(body: OllamaGenerateRequest) -> NativeRequest:
@@ -98,24 +95,27 @@ def timings(done: Done) -> dict[str, Any]:
     }
 
 
-def _line(obj: dict[str, Any]) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
-
-
 def _reason(done: Done) -> str:
     return done.reason if done.reason in ("stop", "length") else "stop"
 
 
-def chat_response(model: str, text: str, done: Done) -> dict[str, Any]:
-    """A whole (non-streamed) chat answer."""
-    return {"model": model, "created_at": iso_now(), "message": {"role": "assistant", "content": text},
-            "done": True, "done_reason": _reason(done), **timings(done)}
+def chat_response(model: str, answer: Answer) -> dict[str, Any]:
+    """A whole (non-streamed) chat answer, with its thinking and tool calls."""
+    message_body: dict[str, Any] = {"role": "assistant", "content": answer.text}
+    if answer.thinking:
+        message_body["thinking"] = answer.thinking
+    if answer.calls:
+        message_body["tool_calls"] = tooling.ollama_calls(list(answer.calls))
+        if not answer.text.strip():
+            message_body["content"] = ""
+    return {"model": model, "created_at": iso_now(), "message": message_body,
+            "done": True, "done_reason": _reason(answer.done), **timings(answer.done)}
 
 
-def generate_response(model: str, text: str, done: Done) -> dict[str, Any]:
+def generate_response(model: str, answer: Answer) -> dict[str, Any]:
     """A whole (non-streamed) generate answer."""
-    return {"model": model, "created_at": iso_now(), "response": text, "done": True,
-            "done_reason": _reason(done), **timings(done)}
+    return {"model": model, "created_at": iso_now(), "response": answer.text, "done": True,
+            "done_reason": _reason(answer.done), **timings(answer.done)}
 
 
 def lifecycle_response(model: str, reason: str, *, chat: bool) -> dict[str, Any]:
@@ -142,7 +142,7 @@ class ChatStream:
 
     def text(self, text: str) -> bytes:
         """A line carrying `text`."""
-        return _line({"model": self.model, "created_at": iso_now(), self.key: self._payload(text), "done": False})
+        return ndjson({"model": self.model, "created_at": iso_now(), self.key: self._payload(text), "done": False})
 
     def thinking(self, text: str) -> bytes:
         """A line carrying thinking (`message.thinking`)."""
@@ -155,17 +155,17 @@ class ChatStream:
     def _extra(self, fields: dict[str, Any]) -> bytes:
         if self.key != "message":
             return b""
-        return _line({"model": self.model, "created_at": iso_now(),
+        return ndjson({"model": self.model, "created_at": iso_now(),
                       "message": {"role": "assistant", "content": "", **fields}, "done": False})
 
     def end(self, done: Done) -> bytes:
         """The final line with `done: true` and the statistics."""
-        return _line({"model": self.model, "created_at": iso_now(), self.key: self._payload(""), "done": True,
+        return ndjson({"model": self.model, "created_at": iso_now(), self.key: self._payload(""), "done": True,
                       "done_reason": _reason(done), **timings(done)})
 
     def error(self, message_text: str, code: str | None) -> bytes:
         """An in-band error line ending the stream."""
-        return _line({"error": message_text})
+        return ndjson({"error": message_text})
 
 
 class GenerateStream(ChatStream):
@@ -214,8 +214,8 @@ def _parameters(manifest: Manifest) -> str:
     return "\n".join(lines)
 
 
-def show(manifest: Manifest) -> dict[str, Any]:
-    """`POST /api/show`: what a model is."""
+def show(manifest: Manifest, modelfile: str) -> dict[str, Any]:
+    """`POST /api/show`: what a model is (`modelfile`: the service's Modelfile for it, naming no files)."""
     info = manifest.info
     arch = info.architecture
     template = manifest.template or info.chat_template or ""
@@ -226,15 +226,9 @@ def show(manifest: Manifest) -> dict[str, Any]:
                        ("attention.head_count_kv", info.head_count_kv)):
         if value is not None:
             model_info[f"{arch}.{key}"] = value
-    modelfile = [f"# Modelfile generated by Hearth for {manifest.name}", f"FROM {manifest.name}"]
-    if template:
-        modelfile.append(f'TEMPLATE """{template}"""')
-    if manifest.system:
-        modelfile.append(f'SYSTEM """{manifest.system}"""')
-    modelfile += [f"PARAMETER {line}" for line in _parameters(manifest).splitlines()]
     out: dict[str, Any] = {
         "license": manifest.provenance.license or info.license or "",
-        "modelfile": "\n".join(modelfile) + "\n", "parameters": _parameters(manifest), "template": template,
+        "modelfile": modelfile, "parameters": _parameters(manifest), "template": template,
         "details": details(manifest), "model_info": model_info, "capabilities": ["completion"],
         "modified_at": manifest.provenance.created_at,
     }
@@ -243,21 +237,15 @@ def show(manifest: Manifest) -> dict[str, Any]:
     return out
 
 
-def ps_entry(loaded: LoadedModel, rss: int, stats: dict[str, int] | None = None) -> dict[str, Any]:
+def ps_entry(model: Running) -> dict[str, Any]:
     """One entry of `GET /api/ps` (Ollama's fields, plus Hearth's worker pid, memory and load)."""
-    manifest = loaded.manifest
-    if loaded.keep_alive < 0:
-        until = FOREVER
-    elif loaded.expires_at is None:  # busy: it expires keep_alive after its last request ends
-        until = loaded.keep_alive
-    else:
-        until = loaded.expires_at - time.monotonic()
+    stats = model.worker
     return {
-        "name": loaded.name, "model": loaded.name, "size": rss or loaded.estimate_bytes,
-        "digest": _hex(manifest.digest),
-        "details": details(manifest), "expires_at": iso_in(until), "size_vram": 0, "context_length": loaded.n_ctx,
-        "pid": loaded.client.pid, "memory_rss": rss, "memory_estimate": loaded.estimate_bytes,
-        "in_flight": loaded.in_flight, "slots": loaded.client.info.get("n_seq"), "keep_alive": loaded.keep_alive,
-        "slots_busy": (stats or {}).get("slots_busy"), "cache_hits": (stats or {}).get("cache_hits"),
-        "cached_tokens": (stats or {}).get("cached_tokens"), "prompt_cache_bytes": (stats or {}).get("cache_bytes"),
+        "name": model.name, "model": model.name, "size": model.size, "digest": _hex(model.manifest.digest),
+        "details": details(model.manifest),
+        "expires_at": iso_in(FOREVER if model.expires_in is None else model.expires_in), "size_vram": 0,
+        "context_length": model.n_ctx, "pid": model.pid, "memory_rss": model.memory_rss,
+        "memory_estimate": model.memory_estimate, "in_flight": model.in_flight, "slots": model.slots,
+        "keep_alive": model.keep_alive, "slots_busy": stats.get("slots_busy"), "cache_hits": stats.get("cache_hits"),
+        "cached_tokens": stats.get("cached_tokens"), "prompt_cache_bytes": stats.get("cache_bytes"),
     }

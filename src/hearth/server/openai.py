@@ -19,19 +19,20 @@ from datetime import datetime
 from typing import Any
 
 from hearth.errors import InvalidRequestError
+from hearth.options import Options
 from hearth.server import tooling
 from hearth.server.native import (
     NativeRequest,
-    check_options,
     conversation_id,
     embed_inputs,
     message,
     normalized,
+    request_options,
     require_text,
 )
 from hearth.server.schemas import ChatCompletionRequest, ChatMessage, CompletionRequest, EmbeddingRequest
-from hearth.store import Manifest
-from hearth.types import Done, ToolCall
+from hearth.service import Manifest, json_grammar, schema_grammar
+from hearth.types import Answer, Done, ToolCall
 
 # OpenAI name → Hearth (Ollama) option name
 OPTION_NAMES = {
@@ -45,7 +46,8 @@ FINISH = {"stop": "stop", "length": "length"}
 
 
 # -- requests ---------------------------------------------------------------------------------------------
-def _options(body: ChatCompletionRequest | CompletionRequest, max_tokens: int | None) -> dict[str, Any]:
+def _options(body: ChatCompletionRequest | CompletionRequest, max_tokens: int | None,
+             grammar: str | None = None) -> Options:
     if body.n is not None and body.n != 1:
         raise InvalidRequestError("only n=1 is supported", field="n")
     if body.logit_bias:
@@ -59,7 +61,7 @@ def _options(body: ChatCompletionRequest | CompletionRequest, max_tokens: int | 
     raw = {name: getattr(body, name, None) for name in OPTION_NAMES if name != "max_tokens"}
     raw["max_tokens"] = max_tokens
     options = {OPTION_NAMES[k]: v for k, v in raw.items() if v is not None}
-    return check_options(options, OPTION_NAMES)
+    return request_options(options, OPTION_NAMES, grammar=grammar)
 
 
 def _content(msg: ChatMessage, index: int) -> str:
@@ -83,8 +85,6 @@ def _response_grammar(body: ChatCompletionRequest) -> str | None:
     fmt = body.response_format
     if fmt is None or fmt.type == "text":
         return None
-    from hearth.engine.grammar import json_grammar, schema_grammar
-
     if fmt.type == "json_object":
         return json_grammar()
     if fmt.type == "json_schema":
@@ -107,14 +107,10 @@ def chat_request(body: ChatCompletionRequest) -> NativeRequest:
         role = "system" if msg.role == "developer" else msg.role
         messages.append(tooling.with_calls(message(role, _content(msg, i), i), msg.model_extra or {}, i))
     max_tokens = body.max_completion_tokens if body.max_completion_tokens is not None else body.max_tokens
-    options = _options(body, max_tokens)
-    grammar = _response_grammar(body)
-    if grammar is not None:
-        options["grammar"] = grammar
+    options = _options(body, max_tokens, _response_grammar(body))
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     return NativeRequest(body.model, messages=messages, options=options, stream=bool(body.stream),
-                         include_usage=include_usage, turn=turn, decorate=tooling.decorate_openai,
-                         conversation_id=conversation_id(body.model_extra))
+                         include_usage=include_usage, turn=turn, conversation_id=conversation_id(body.model_extra))
 
 
 def completion_request(body: CompletionRequest) -> NativeRequest:
@@ -162,24 +158,33 @@ def usage(done: Done) -> dict[str, Any]:
             "prompt_tokens_details": {"cached_tokens": s.cached_tokens}}
 
 
-def chat_response(model: str, text: str, done: Done, rid: str, created: int) -> dict[str, Any]:
-    """A whole `chat.completion` object."""
+def chat_response(model: str, answer: Answer, rid: str, created: int) -> dict[str, Any]:
+    """A whole `chat.completion` object, with its reasoning and tool calls."""
+    message_body: dict[str, Any] = {"role": "assistant", "content": answer.text}
+    finish = FINISH.get(answer.done.reason, "stop")
+    if answer.thinking:
+        message_body["reasoning_content"] = answer.thinking
+    if answer.calls:
+        message_body["tool_calls"] = tooling.openai_calls(list(answer.calls))
+        if not answer.text.strip():
+            message_body["content"] = None
+        finish = "tool_calls"
     return {
         "id": rid, "object": "chat.completion", "created": created, "model": model,
         "system_fingerprint": "hearth",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None,
-                     "finish_reason": FINISH.get(done.reason, "stop")}],
-        "usage": usage(done),
+        "choices": [{"index": 0, "message": message_body, "logprobs": None, "finish_reason": finish}],
+        "usage": usage(answer.done),
     }
 
 
-def completion_response(model: str, text: str, done: Done, rid: str, created: int) -> dict[str, Any]:
+def completion_response(model: str, answer: Answer, rid: str, created: int) -> dict[str, Any]:
     """A whole `text_completion` object."""
     return {
         "id": rid, "object": "text_completion", "created": created, "model": model,
         "system_fingerprint": "hearth",
-        "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": FINISH.get(done.reason, "stop")}],
-        "usage": usage(done),
+        "choices": [{"index": 0, "text": answer.text, "logprobs": None,
+                     "finish_reason": FINISH.get(answer.done.reason, "stop")}],
+        "usage": usage(answer.done),
     }
 
 

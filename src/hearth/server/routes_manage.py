@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,9 +20,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from hearth.errors import HearthError, InvalidRequestError
+from hearth.server.native import ndjson
 from hearth.server.runtime import Runtime
 from hearth.server.schemas import _Body
-from hearth.server.streaming import run_blocking
+from hearth.server.streaming import Bridge, run_blocking
+from hearth.service import Modelfile, modelfile_from_fields
 
 
 class PullRequest(_Body):
@@ -53,34 +54,15 @@ class _Stopped(Exception):
     """The client went away: stop downloading."""
 
 
-def _line(obj: dict[str, Any]) -> bytes:
-    return (json.dumps(obj, ensure_ascii=False) + "\n").encode()
-
-
-def _modelfile(body: CreateRequest, raw: dict[str, Any]) -> str:
+def _modelfile(body: CreateRequest, raw: dict[str, Any]) -> str | Modelfile:
+    """The Modelfile text a client sent, or one built from Ollama's structured fields (never pasted as text)."""
     if body.modelfile:
         return body.modelfile
-    base = raw.get("from")
-    if not isinstance(base, str) or not base:
-        raise InvalidRequestError("'from' (the base model) or 'modelfile' is required", field="from")
     if raw.get("files") or raw.get("adapters"):
         raise InvalidRequestError("uploading files is not supported; create from a local model", field="files")
-    lines = [f"FROM {base}"]
-    if body.system is not None:
-        lines.append(f'SYSTEM """{body.system}"""')
-    if body.template is not None:
-        lines.append(f'TEMPLATE """{body.template}"""')
-    for key, value in (body.parameters or {}).items():
-        for item in value if isinstance(value, list) else [value]:
-            lines.append(f"PARAMETER {key} {json.dumps(item) if isinstance(item, str) else item}")
-    for i, message in enumerate(body.messages or []):
-        role, content = message.get("role"), message.get("content")
-        if not isinstance(role, str) or not isinstance(content, str):
-            raise InvalidRequestError(f"messages[{i}] needs a role and a content", field="messages")
-        lines.append(f'MESSAGE {role} """{content}"""')
-    for text in [body.license] if isinstance(body.license, str) else (body.license or []):
-        lines.append(f'LICENSE """{text}"""')
-    return "\n".join(lines) + "\n"
+    licenses = [body.license] if isinstance(body.license, str) else list(body.license or [])
+    return modelfile_from_fields(raw.get("from"), system=body.system, template=body.template,
+                                 parameters=body.parameters, messages=body.messages, licenses=licenses)
 
 
 def router(rt: Runtime) -> APIRouter:
@@ -102,27 +84,25 @@ def router(rt: Runtime) -> APIRouter:
         name = body.model or body.name
         if not name:
             raise InvalidRequestError("model is required", field="model")
-        text = _modelfile(body, await request.json())
-        created = await run_blocking(rt.service.create, name, text)
+        modelfile = _modelfile(body, await request.json())
+        created = await run_blocking(rt.service.create, name, modelfile)
         statuses = [*({"status": w} for w in created.warnings), {"status": "writing manifest"},
                     {"status": "success"}]
         if body.stream is False:
             return JSONResponse(statuses[-1])
-        return Response(b"".join(_line(s) for s in statuses), media_type="application/x-ndjson")
+        return Response(b"".join(ndjson(s) for s in statuses), media_type="application/x-ndjson")
 
     return api
 
 
 async def _pull_stream(rt: Runtime, name: str, request: Request) -> AsyncIterator[bytes]:
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+    bridge: Bridge[dict[str, Any] | None] = Bridge()
     stop = False
 
     def progress(obj: dict[str, Any]) -> None:  # on the download thread
         if stop:
             raise _Stopped()
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(queue.put_nowait, dict(obj))
+        bridge.put(dict(obj))
 
     def work() -> None:
         try:
@@ -130,19 +110,19 @@ async def _pull_stream(rt: Runtime, name: str, request: Request) -> AsyncIterato
         except _Stopped:
             pass
         except HearthError as err:
-            loop.call_soon_threadsafe(queue.put_nowait, {"error": err.message})
+            bridge.put({"error": err.message})
         except Exception:  # pragma: no cover - logged by the server; the client gets a sentence
-            loop.call_soon_threadsafe(queue.put_nowait, {"error": "the download failed unexpectedly"})
+            bridge.put({"error": "the download failed unexpectedly"})
         finally:
-            loop.call_soon_threadsafe(queue.put_nowait, None)
+            bridge.put(None)
 
     task = asyncio.ensure_future(anyio.to_thread.run_sync(work))
     try:
         while True:
-            item = await queue.get()
+            item = await bridge.get()
             if item is None:
                 break
-            yield _line(item)
+            yield ndjson(item)
             if await request.is_disconnected():
                 break
     finally:

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from hearth import __version__
 from hearth.errors import InvalidRequestError
 from hearth.server import ollama
-from hearth.server.native import NativeRequest, check_options, embed_inputs, require_text
+from hearth.server.native import NativeRequest, embed_inputs, request_options, require_text
 from hearth.server.runtime import Runtime
 from hearth.server.schemas import (
     OllamaChatRequest,
@@ -23,16 +23,17 @@ from hearth.server.schemas import (
     OllamaModelRequest,
 )
 from hearth.server.streaming import run_blocking
+from hearth.service import Manifest
 
 
 def _lifecycle(rt: Runtime, native: NativeRequest, *, chat: bool) -> dict[str, Any]:
     """A request without a prompt: keep_alive 0 unloads the model, anything else loads it."""
     if native.keep_alive == 0:
-        rt.service.scheduler.stop(native.model)
+        rt.service.stop(native.model)
         return ollama.lifecycle_response(native.model, "unload", chat=chat)
-    num_ctx = native.options.get("num_ctx")
-    loaded = rt.service.load(native.model, keep_alive=native.keep_alive, num_ctx=num_ctx)
-    return ollama.lifecycle_response(loaded.name, "load", chat=chat)
+    num_ctx = native.options.num_ctx if "num_ctx" in native.options.given else None
+    name = rt.service.load(native.model, keep_alive=native.keep_alive, num_ctx=num_ctx)
+    return ollama.lifecycle_response(name, "load", chat=chat)
 
 
 def router(rt: Runtime) -> APIRouter:
@@ -45,8 +46,8 @@ def router(rt: Runtime) -> APIRouter:
 
     @api.get("/tags", summary="List models")
     async def tags() -> dict[str, Any]:
-        def listing() -> tuple[list[Any], dict[str, str]]:
-            manifests = rt.service.store.list()
+        def listing() -> tuple[list[Manifest], dict[str, str]]:
+            manifests = rt.service.list_models()
             try:
                 labels = rt.service.fit_labels(manifests)
             except Exception:  # a label is a nicety: never fail the listing for it
@@ -57,11 +58,13 @@ def router(rt: Runtime) -> APIRouter:
 
     @api.post("/show", summary="Describe a model")
     async def show(body: OllamaModelRequest) -> dict[str, Any]:
-        return ollama.show(await run_blocking(rt.service.store.get, _name(body)))
+        name = _name(body)
+        manifest = await run_blocking(rt.service.show, name)
+        return ollama.show(manifest, await run_blocking(partial(rt.service.modelfile, name, paths=False)))
 
     @api.get("/ps", summary="List loaded models")
     async def ps() -> dict[str, Any]:
-        return {"models": [ollama.ps_entry(m, rss, st) for m, rss, st in await rt.loaded_models()]}
+        return {"models": [ollama.ps_entry(m) for m in await run_blocking(rt.service.ps)]}
 
     @api.post("/chat", summary="Chat (NDJSON stream unless stream is false)")
     async def chat(body: OllamaChatRequest, request: Request) -> Response:
@@ -88,7 +91,7 @@ def _model_routes(api: APIRouter, rt: Runtime) -> None:
     async def embed(body: OllamaEmbedRequest) -> dict[str, Any]:
         if body.dimensions is not None:
             raise InvalidRequestError("dimensions is not supported", field="dimensions")
-        check_options(dict(body.options or {}))
+        request_options(dict(body.options or {}))  # checked (400), though embeddings use none of them
         inputs = embed_inputs(body.input, "input")
         started = time.perf_counter_ns()
         result = await run_blocking(partial(rt.service.embed, body.model, inputs,
@@ -98,7 +101,7 @@ def _model_routes(api: APIRouter, rt: Runtime) -> None:
 
     @api.post("/embeddings", summary="One embedding vector (the older form of /api/embed)")
     async def embeddings(body: OllamaEmbeddingsRequest) -> dict[str, Any]:
-        check_options(dict(body.options or {}))
+        request_options(dict(body.options or {}))
         text = require_text(body.prompt, "prompt")
         result = await run_blocking(partial(rt.service.embed, body.model, [text],
                                             keep_alive=ollama.keep_alive(body.keep_alive)))
@@ -106,19 +109,12 @@ def _model_routes(api: APIRouter, rt: Runtime) -> None:
 
     @api.delete("/delete", summary="Delete a model (unloading it first)")
     async def delete(body: OllamaModelRequest) -> Response:
-        name = _name(body)
-
-        def remove() -> None:
-            rt.service.store.get(name)  # 404 before touching anything
-            rt.service.scheduler.stop(name)
-            rt.service.store.remove(name)
-
-        await run_blocking(remove)
+        await run_blocking(rt.service.remove, _name(body))
         return Response(status_code=200)
 
     @api.post("/copy", summary="Copy a model under a new name (409 if the name is taken)")
     async def copy(body: OllamaCopyRequest) -> Response:
-        await run_blocking(rt.service.store.copy, body.source, body.destination)
+        await run_blocking(rt.service.copy, body.source, body.destination)
         return Response(status_code=200)
 
 

@@ -21,11 +21,11 @@ def router(rt: Runtime) -> APIRouter:
 
     @api.get("/models", summary="List models")
     async def list_models() -> dict[str, Any]:
-        return openai.model_list(await run_blocking(rt.service.store.list))
+        return openai.model_list(await run_blocking(rt.service.list_models))
 
     @api.get("/models/{model:path}", summary="Describe a model")
     async def get_model(model: str) -> dict[str, Any]:
-        return openai.model_object(await run_blocking(rt.service.store.get, model))
+        return openai.model_object(await run_blocking(rt.service.show, model))
 
     @api.post("/chat/completions", summary="Chat (streamed as server-sent events when stream is true)")
     async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
@@ -34,7 +34,7 @@ def router(rt: Runtime) -> APIRouter:
         return await rt.answer(
             native, request,
             lambda model: openai.ChatStream(model, native.include_usage, rid=rid),
-            lambda model, text, done: openai.chat_response(model, text, done, rid, created),
+            lambda model, answer: openai.chat_response(model, answer, rid, created),
         )
 
     @api.post("/completions", summary="Complete a prompt as-is (no chat template)")
@@ -44,7 +44,7 @@ def router(rt: Runtime) -> APIRouter:
         return await rt.answer(
             native, request,
             lambda model: openai.CompletionStream(model, native.include_usage),
-            lambda model, text, done: openai.completion_response(model, text, done, rid, created),
+            lambda model, answer: openai.completion_response(model, answer, rid, created),
         )
 
     @api.post("/embeddings", summary="Embedding vectors (unit length)")

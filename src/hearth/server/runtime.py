@@ -18,11 +18,11 @@ from hearth.server.metrics import Metrics
 from hearth.server.native import NativeRequest
 from hearth.server.streaming import Encoder, EventStream, Feed, collect, open_generation, run_blocking
 from hearth.service import Generation, Hearth
-from hearth.types import Done
+from hearth.types import Answer
 
 log = logging.getLogger("hearth.server")
 CLIENT_CLOSED = 499
-Whole = Callable[[str, str, Done], dict[str, Any]]
+Whole = Callable[[str, Answer], dict[str, Any]]  # a whole (non-streamed) answer in one protocol
 
 
 @dataclass
@@ -57,50 +57,25 @@ class Runtime:
             raise
         self.metrics.started()
         self.feeds.add(feed)
-        if native.conversation_id and native.messages is not None and self.settings.history:
+        if native.conversation_id and native.messages is not None and self.service.conversations.enabled:
             feed.after = partial(self._record, native, generation)
         if native.stream:
             return EventStream(feed, encoder(generation.model))
         try:
-            text, done = await collect(feed, request.receive)
+            answer = await collect(feed, request.receive)
         except HearthError:
             if feed.abandoned:  # nobody to tell; 499 ("client closed request") keeps it out of the 5xx counts
                 return Response(status_code=CLIENT_CLOSED)
             raise
         if feed.after is not None:
-            await run_blocking(feed.after, text, done)  # 409 if the client rewrote the recorded past
-        body = whole(generation.model, text, done)
-        if native.decorate is not None:
-            native.decorate(body, feed.calls, "".join(feed.thinking))
-        return JSONResponse(body)
+            await run_blocking(feed.after, answer)  # 409 if the client rewrote the recorded past
+        return JSONResponse(whole(generation.model, answer))
 
-    def _record(self, native: NativeRequest, generation: Generation, text: str, done: Done) -> None:
+    def _record(self, native: NativeRequest, generation: Generation, answer: Answer) -> None:
         """Store the exchange under the client's conversation id (see docs/history.md)."""
-        from hearth.history import Entry, open_history
-        from hearth.service.recording import model_used
-
-        history = open_history(self.settings)
         try:
-            history.record_exchange(native.conversation_id or "", native.messages or [],
-                                    Entry("assistant", text, model_used(generation, native.options), done.stats,
-                                          done.reason), source="api")
+            self.service.conversations.record_exchange(native.conversation_id or "", native.messages or [],
+                                                       generation, answer)
         except HearthError as err:
             log.warning("not recorded in the history: %s", err.message)
             raise
-        finally:
-            history.close()
-
-    async def loaded_models(self) -> list[tuple[Any, int, dict[str, int]]]:
-        """(LoadedModel, resident bytes, worker statistics) for each loaded model, read off the event loop."""
-        scheduler = self.service.scheduler
-
-        def stats(m: Any) -> dict[str, int]:
-            try:  # slots in use, prompt-cache hits and tokens, straight from the worker
-                return dict(m.client.call("stats", timeout=2.0))
-            except HearthError:
-                return {}
-
-        def read() -> list[tuple[Any, int, dict[str, int]]]:
-            return [(m, scheduler.memory(m), stats(m)) for m in scheduler.loaded()]
-
-        return list(await run_blocking(read))

@@ -3,8 +3,9 @@
 * `open_generation` runs the blocking part of a request (acquire a model, maybe load it, render and
   tokenize the prompt) on a thread, so the event loop never waits; if the request is cancelled meanwhile,
   the model is handed back.
-* `Feed` receives the generation's events through a sink that only does `call_soon_threadsafe`, and
-  yields them to the event loop; the worker is never slowed by a slow client.
+* `Bridge` is the one way from a worker thread to the event loop (`call_soon_threadsafe` into a queue);
+  `Feed` receives a generation's events through one and yields them on the event loop, so the worker is
+  never slowed by a slow client. `/api/pull`'s progress travels the same way.
 * `EventStream` is the streaming response (SSE or NDJSON, by the encoder it is given) and `collect` the
   non-streaming one. Both watch the connection: when the client goes away they cancel the generation,
   which leaves the batch at the next decoding step and frees its slot for the next request.
@@ -16,25 +17,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import anyio.to_thread
 from starlette.responses import Response
 
 from hearth import errors
 from hearth.service import Generation
-from hearth.types import Done, Event, TextChunk, ThinkingChunk, ToolCall, ToolCallEvent
+from hearth.types import Answer, Done, Event, TextChunk, ThinkingChunk, ToolCall, ToolCallEvent
 
+T = TypeVar("T")
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
 class Encoder(Protocol):
-    """Turns a stream's events into bytes in one protocol."""
+    """Turns a stream's events into bytes in one protocol (b"" for what the protocol does not carry)."""
 
     media_type: str
 
     def text(self, text: str) -> bytes: ...
+
+    def thinking(self, text: str) -> bytes: ...
+
+    def tool_call(self, call: ToolCall) -> bytes: ...
 
     def end(self, done: Done) -> bytes: ...
 
@@ -63,6 +69,23 @@ async def open_generation(start: Callable[[], Generation]) -> Generation:
         raise
 
 
+class Bridge(Generic[T]):
+    """Items put from any thread, taken on the event loop that made the bridge."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._queue: asyncio.Queue[T] = asyncio.Queue()
+
+    def put(self, item: T) -> None:
+        """Hand `item` to the loop (from any thread; dropped if the loop has closed: the server is stopping)."""
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+
+    async def get(self) -> T:
+        """The next item, in order."""
+        return await self._queue.get()
+
+
 class Feed:
     """A started generation's events, delivered on the event loop."""
 
@@ -72,32 +95,26 @@ class Feed:
         self.interrupted: str | None = None  # why the server stopped it, if it did
         self.abandoned = False  # the client went away
         self._on_done = on_done
-        self._loop = asyncio.get_running_loop()
-        self._queue: asyncio.Queue[Event] = asyncio.Queue()
-        self.thinking: list[str] = []
-        self.parts: list[str] = []
-        self.after: Callable[[str, Done], None] | None = None  # runs (on a thread) after a good ending
-        self.calls: list[ToolCall] = []
+        self._bridge: Bridge[Event] = Bridge()
+        self.after: Callable[[Answer], None] | None = None  # runs (on a thread) after a good ending
         generation.start(self._sink)
 
     def _sink(self, event: Event) -> None:  # on the worker-reader thread
         if isinstance(event, Done) and self._on_done is not None:
             self._on_done(event)
-        with contextlib.suppress(RuntimeError):  # the loop is closed: the server is shutting down
-            self._loop.call_soon_threadsafe(self._queue.put_nowait, event)
+        self._bridge.put(event)
+
+    @property
+    def answer(self) -> Answer:
+        """What the generation has produced (the whole answer once `done` is set)."""
+        return self.generation.answer
 
     async def events(self) -> AsyncIterator[Event]:
         """Every event up to and including the final `Done`."""
         while self.done is None:
-            event = await self._queue.get()
+            event = await self._bridge.get()
             if isinstance(event, Done):
                 self.done = event
-            elif isinstance(event, TextChunk):
-                self.parts.append(event.text)
-            elif isinstance(event, ThinkingChunk):
-                self.thinking.append(event.text)
-            elif isinstance(event, ToolCallEvent):
-                self.calls.append(event.call)
             yield event
 
     def cancel(self, reason: str | None = None) -> None:
@@ -116,7 +133,7 @@ class Feed:
             return errors.WorkerCrashedError("the answer was stopped before it finished (the model was unloaded)",
                                              hint="send the request again")
         text = (done.error if done else None) or "the model failed while answering"
-        if not self.generation.loaded.client.alive:
+        if not self.generation.worker_alive:
             return errors.WorkerCrashedError(text, hint="send the request again: a fresh worker will start")
         return errors.EngineError(text)
 
@@ -145,29 +162,27 @@ async def watching(feed: Feed, receive: Receive) -> AsyncIterator[None]:
         feed.cancel()
 
 
-async def collect(feed: Feed, receive: Receive) -> tuple[str, Done]:
+async def collect(feed: Feed, receive: Receive) -> Answer:
     """Wait for the whole answer; raises the generation's error if it failed (`feed.abandoned` tells
     whether that was because the client went away)."""
-    parts: list[str] = []
     async with watching(feed, receive):
-        async for event in feed.events():
-            if isinstance(event, TextChunk):
-                parts.append(event.text)
+        async for _ in feed.events():
+            pass
     done = feed.done
     assert done is not None
     if done.reason not in ("stop", "length"):
         raise feed.failure()
-    return "".join(parts), done
+    return feed.answer
 
 
 def _encode(encoder: Encoder, event: Event) -> bytes:
-    """The bytes for one event (thinking and tool calls only for encoders that carry them)."""
+    """The bytes for one event."""
     if isinstance(event, TextChunk):
         return encoder.text(event.text)
-    if isinstance(event, ThinkingChunk) and hasattr(encoder, "thinking"):
-        return bytes(encoder.thinking(event.text))
-    if isinstance(event, ToolCallEvent) and hasattr(encoder, "tool_call"):
-        return bytes(encoder.tool_call(event.call))
+    if isinstance(event, ThinkingChunk):
+        return encoder.thinking(event.text)
+    if isinstance(event, ToolCallEvent):
+        return encoder.tool_call(event.call)
     return b""
 
 
@@ -196,7 +211,7 @@ class EventStream(Response):
             tail = encoder.end(done)
             if feed.after is not None:
                 with contextlib.suppress(errors.HearthError):  # the answer was sent; the log says why not
-                    await run_blocking(feed.after, "".join(feed.parts), done)
+                    await run_blocking(feed.after, feed.answer)
         else:
             err = feed.failure()
             tail = encoder.error(err.message, "worker_crashed" if isinstance(err, errors.WorkerCrashedError)

@@ -15,10 +15,8 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from hearth.chat.parse import new_call_id
-from hearth.chat.tools import validate_tools
 from hearth.errors import InvalidRequestError
-from hearth.service import Turn
+from hearth.service import Turn, new_call_id, validate_tools
 from hearth.types import Message, ToolCall
 
 
@@ -88,29 +86,3 @@ def openai_calls(calls: list[ToolCall]) -> list[dict[str, Any]]:
 def ollama_calls(calls: list[ToolCall]) -> list[dict[str, Any]]:
     """Tool calls in Ollama's shape (arguments as an object)."""
     return [{"function": {"name": c.name, "arguments": c.arguments}} for c in calls]
-
-
-def decorate_openai(body: dict[str, Any], calls: list[ToolCall], thinking: str) -> None:
-    """Add tool calls and reasoning to a whole chat.completion."""
-    choice = body["choices"][0]
-    message = choice["message"]
-    if thinking:
-        message["reasoning_content"] = thinking
-    if calls:
-        message["tool_calls"] = openai_calls(calls)
-        if not (message.get("content") or "").strip():
-            message["content"] = None
-        choice["finish_reason"] = "tool_calls"
-
-
-def decorate_ollama(body: dict[str, Any], calls: list[ToolCall], thinking: str) -> None:
-    """Add tool calls and thinking to a whole Ollama chat answer."""
-    message = body.get("message")
-    if message is None:
-        return
-    if thinking:
-        message["thinking"] = thinking
-    if calls:
-        message["tool_calls"] = ollama_calls(calls)
-        if not message.get("content", "").strip():
-            message["content"] = ""

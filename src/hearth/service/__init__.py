@@ -1,8 +1,47 @@
-"""The service layer: the one API that the CLI and the server are thin clients of."""
+"""The service layer: `Hearth`, the one door that the CLI, the server and the web page are thin clients of.
 
-from hearth.service.core import Embeddings, Hearth
+Surfaces use `Hearth`'s methods and the types exported here, never its parts (`store`, `scheduler`, a
+worker's client): `tests/test_layers.py` holds them to it.
+"""
+
+from hearth.chat.parse import new_call_id
+from hearth.chat.tools import validate_tools
+from hearth.engine.grammar import json_grammar, schema_grammar
+from hearth.fit import FitReport
+from hearth.modelfile import Modelfile, modelfile_from_fields
+from hearth.service.conversations import LATEST, ChatStart, Conversations, Deleted, Recorder, ReplayTurn
+from hearth.service.core import CatalogRow, Embeddings, Hearth
 from hearth.service.generation import Generation
 from hearth.service.loaded import LoadedModel, Turn
+from hearth.service.running import Running
 from hearth.service.scheduler import Scheduler
+from hearth.service.tools import MAX_TOOL_ROUNDS, Executor, TurnResult
+from hearth.store import Manifest
 
-__all__ = ["Embeddings", "Generation", "Hearth", "LoadedModel", "Scheduler", "Turn"]
+__all__ = [
+    "LATEST",
+    "MAX_TOOL_ROUNDS",
+    "CatalogRow",
+    "ChatStart",
+    "Conversations",
+    "Deleted",
+    "Embeddings",
+    "Executor",
+    "FitReport",
+    "Generation",
+    "Hearth",
+    "LoadedModel",
+    "Manifest",
+    "Modelfile",
+    "Recorder",
+    "ReplayTurn",
+    "Running",
+    "Scheduler",
+    "Turn",
+    "TurnResult",
+    "json_grammar",
+    "modelfile_from_fields",
+    "new_call_id",
+    "schema_grammar",
+    "validate_tools",
+]

@@ -1,22 +1,36 @@
-"""`Hearth`: the one service that the CLI and the HTTP server both drive."""
+"""`Hearth`: the one service that every surface (the CLI, the HTTP server, the web page) drives.
+
+Its public methods are the whole interface: surfaces never reach into `store`, `scheduler` or a worker's
+client. Models on disk (list, show, copy, remove, import, pull, create, fit, catalog, search), models in
+memory (load, ps, stop), generation (chat, generate, embed, and `chat_turn`, the tool-call loop), and
+conversations (`conversations`, see `hearth.service.conversations`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 from hearth.config import Settings, load_settings
-from hearth.errors import HearthError, InvalidRequestError
+from hearth.errors import HearthError, InvalidRequestError, NotFoundError
 from hearth.options import Options
+from hearth.service.conversations import Conversations, ReplayTurn
 from hearth.service.generation import Generation
 from hearth.service.loaded import LoadedModel, Turn
-from hearth.service.scheduler import ClientFactory, Scheduler
+from hearth.service.running import Running, running
+from hearth.service.scheduler import ClientFactory, Scheduler, model_shape
+from hearth.service.tools import MAX_TOOL_ROUNDS, Executor, TurnResult, answer_turn
 from hearth.store import Manifest, ModelStore
-from hearth.types import Message
+from hearth.types import Message, Sink
 
 if TYPE_CHECKING:
-    from hearth.fit import FitReport
+    from hearth.fit import FitReport, ModelShape
+    from hearth.history import Conversation
+    from hearth.hub import CatalogEntry, SearchResult
+    from hearth.modelfile import Created, Modelfile
+    from hearth.store.importers import ImportReport
 
 MAX_MESSAGES = 10_000
 
@@ -30,30 +44,35 @@ class Embeddings:
     prompt_tokens: int
 
 
+@dataclass(frozen=True)
+class CatalogRow:
+    """A catalog entry with its estimated shape, fit label here and memory at a 4,096-token context."""
+
+    entry: CatalogEntry
+    shape: ModelShape
+    fit: str
+    memory_at_4k: int
+
+
 class Hearth:
-    """Models on disk (`store`), models in memory (`scheduler`), and generation over both."""
+    """Models on disk, models in memory, generation over both, and the conversations they make."""
 
     def __init__(self, settings: Settings | None = None, store: ModelStore | None = None,
                  client_factory: ClientFactory | None = None) -> None:
         self.settings = settings or load_settings()
         self.store = store or ModelStore()
         self.scheduler = Scheduler(self.store, self.settings, client_factory)
+        self.conversations = Conversations(self.settings)
 
-    def _acquire(self, model: str, options: dict[str, Any] | Options | None,
+    # -- generation -----------------------------------------------------------------------------------------
+    def _acquire(self, model: str, options: Options | None,
                  keep_alive: float | None) -> tuple[LoadedModel, Options, int]:
-        num_ctx = options.num_ctx if isinstance(options, Options) else (options or {}).get("num_ctx")
-        if num_ctx is not None and (isinstance(num_ctx, bool) or not isinstance(num_ctx, int)):
-            num_ctx = None  # parse_options below reports the bad value
+        num_ctx = options.num_ctx if options is not None and "num_ctx" in options.given else None
         was_loaded = any(m.name == model for m in self.scheduler.loaded())
         loaded = self.scheduler.acquire(model, num_ctx=num_ctx, keep_alive=keep_alive)
-        try:
-            opts = loaded.options(options)
-        except HearthError:
-            self.scheduler.release(loaded)
-            raise
-        return loaded, opts, 0 if was_loaded else loaded.load_ns
+        return loaded, loaded.options(options), 0 if was_loaded else loaded.load_ns
 
-    def chat(self, model: str, messages: list[Message], options: dict[str, Any] | Options | None = None,
+    def chat(self, model: str, messages: list[Message], options: Options | None = None,
              *, keep_alive: float | None = None, turn: Turn | None = None) -> Generation:
         """Answer the last message of a conversation with `model` (with tools/thinking per `turn`)."""
         if not messages:
@@ -68,7 +87,7 @@ class Hearth:
             raise
         return Generation(loaded, job, notices, self.scheduler.release, load_ns, parser)
 
-    def generate(self, model: str, prompt: str, options: dict[str, Any] | Options | None = None, *,
+    def generate(self, model: str, prompt: str, options: Options | None = None, *,
                  system: str | None = None, raw: bool = False, keep_alive: float | None = None) -> Generation:
         """Complete a single prompt (through the chat template unless `raw`)."""
         loaded, opts, load_ns = self._acquire(model, options, keep_alive)
@@ -79,6 +98,19 @@ class Hearth:
             raise
         return Generation(loaded, job, notices, self.scheduler.release, load_ns)
 
+    def chat_turn(self, model: str, messages: list[Message], options: Options | None = None, *,
+                  tools: list[dict[str, Any]] | None = None, tool_choice: str = "auto", think: bool | None = None,
+                  executor: Executor | None = None, on_event: Sink | None = None,
+                  max_rounds: int = MAX_TOOL_ROUNDS) -> TurnResult:
+        """Answer the last message, running the tools the model calls through `executor` (see `service.tools`)."""
+        return answer_turn(self.chat, model, messages, options, tools=tools or [], tool_choice=tool_choice,
+                           think=think, executor=executor, on_event=on_event, max_rounds=max_rounds)
+
+    def replay(self, ref: str, model: str, options: Options | None = None, *, record: bool = True,
+               on_event: Sink | None = None) -> tuple[Conversation, Iterator[ReplayTurn]]:
+        """Ask `model` a recorded conversation's questions again, one `ReplayTurn` at a time."""
+        return self.conversations.replay(self.chat, ref, model, options, record=record, on_event=on_event)
+
     def embed(self, model: str, inputs: list[str], *, keep_alive: float | None = None) -> Embeddings:
         """Embedding vectors (mean-pooled) for each input text."""
         loaded, _, _ = self._acquire(model, None, keep_alive)
@@ -88,11 +120,86 @@ class Hearth:
             self.scheduler.release(loaded)
         return Embeddings(loaded.name, [v for v, _ in pairs], sum(n for _, n in pairs))
 
-    def load(self, model: str, *, keep_alive: float | None = None, num_ctx: int | None = None) -> LoadedModel:
-        """Load a model without generating (Ollama's empty request); returns it released."""
+    # -- models in memory -----------------------------------------------------------------------------------
+    def load(self, model: str, *, keep_alive: float | None = None, num_ctx: int | None = None) -> str:
+        """Load a model without generating (Ollama's empty request); returns the name it is loaded under."""
         loaded = self.scheduler.acquire(model, num_ctx=num_ctx, keep_alive=keep_alive)
         self.scheduler.release(loaded)
-        return loaded
+        return loaded.name
+
+    def ps(self) -> list[Running]:
+        """The loaded models: memory, slots, prompt cache and when each unloads (blocks briefly per worker)."""
+        return [running(m, self.scheduler.memory(m)) for m in self.scheduler.loaded()]
+
+    def stop(self, model: str) -> bool:
+        """Unload a model now (its running answers end with an error); False if it was not loaded."""
+        return self.scheduler.stop(model)
+
+    # -- models on disk -------------------------------------------------------------------------------------
+    def list_models(self) -> list[Manifest]:
+        """The models on this computer, by name."""
+        return self.store.list()
+
+    def show(self, model: str) -> Manifest:
+        """One model's manifest (NotFoundError, with a hint, if there is no such model)."""
+        return self.store.get(model)
+
+    def local_name(self, model: str) -> str | None:
+        """The stored name `model` (a name, catalog name or hf.co reference) is known by here, if it is here."""
+        from hearth.hub import is_hub_reference, parse_hub_reference
+
+        name = str(parse_hub_reference(model).local_name) if is_hub_reference(model) else model
+        try:
+            return self.store.get(name).name
+        except NotFoundError:
+            return None
+
+    def pull_source(self, model: str) -> str | None:
+        """Where `hearth pull model` would download from (hf.co/OWNER/REPO), or None if it cannot be pulled."""
+        from hearth.hub import is_pullable, lookup
+
+        if not is_pullable(model):
+            return None
+        match = lookup(model)
+        return f"hf.co/{match.entry.repo}" if match else model
+
+    def modelfile(self, model: str, *, paths: bool = True) -> str:
+        """A Modelfile that recreates `model`; without `paths` it names models, never files (for the API)."""
+        from hearth.modelfile import modelfile_for, write_modelfile
+
+        manifest = self.store.get(model)
+        return modelfile_for(self.store, manifest) if paths else write_modelfile(manifest, manifest.name, [])
+
+    def copy(self, source: str, destination: str) -> Manifest:
+        """Copy a model under a new name (the weights are shared); ConflictError if the name is taken."""
+        return self.store.copy(source, destination)
+
+    def remove(self, model: str) -> Manifest:
+        """Unload a model if it is loaded, then delete it (weights go when no other name uses them)."""
+        self.store.get(model)  # NotFoundError before touching anything
+        self.scheduler.stop(model)
+        return self.store.remove(model)
+
+    def import_file(self, path: Path, name: str, *, link: bool = False) -> Manifest:
+        """Add a GGUF file under `name` after checking it (hard-linked instead of copied with `link`)."""
+        return self.store.import_file(path, name, link=link)
+
+    def import_from(self, tool: str | None, folder: Path | None, only: str | None = None) -> ImportReport:
+        """Link the models of another tool (ollama, hf, lmstudio; detected from `folder` when None)."""
+        from hearth.store.importers import Kind, default_folder, detect_kind, import_from
+
+        kind = tool or (detect_kind(folder) if folder is not None else None)
+        if kind is None:
+            if folder is None:
+                raise InvalidRequestError(
+                    "say what to import: a GGUF file, a folder, or --from ollama|hf|lmstudio",
+                    hint="e.g. `hearth import --from ollama` or `hearth import model.gguf -n NAME`")
+            raise InvalidRequestError(f"{folder} does not look like Ollama's, LM Studio's or the Hugging Face "
+                                      "cache's model folder", hint="name the tool with --from ollama|hf|lmstudio")
+        if kind not in ("ollama", "hf", "lmstudio"):
+            raise InvalidRequestError(f"unknown tool {kind!r}: use ollama, hf or lmstudio")
+        known = cast("Kind", kind)
+        return import_from(self.store, known, folder if folder is not None else default_folder(known), only=only)
 
     def pull(self, name: str, progress: Callable[[dict[str, Any]], None] | None = None, *,
              force: bool = False) -> Manifest:
@@ -106,38 +213,67 @@ class Hearth:
 
         machine = this_machine(measure=False)
         return pull_model(self.store, name, progress, machine, budget=self.model_budget,
-                          n_seq=max(1, self.settings.num_parallel), force=force)
+                          n_seq=self._n_seq, force=force)
 
-    def create(self, name: str, modelfile: str) -> Any:
-        """Create (or replace) model `name` from Modelfile text; file paths are refused (API use)."""
+    def create(self, name: str, modelfile: str | Modelfile, *, base_dir: Path | None = None,
+               pull_missing: Callable[[str], str] | None = None) -> Created:
+        """Create (or replace) model `name` from Modelfile text or a built `Modelfile`.
+
+        File paths (a GGUF in FROM, ADAPTER) are only read relative to `base_dir`, which only the CLI gives;
+        `pull_missing` fetches a FROM model that is not here yet and returns its local name.
+        """
         from hearth.modelfile import create_model
 
-        return create_model(self.store, name, modelfile)
+        pull = None if pull_missing is None else (lambda ref: self.store.get(pull_missing(ref)))
+        return create_model(self.store, name, modelfile, base_dir=base_dir, pull=pull)
 
+    # -- will it fit? ---------------------------------------------------------------------------------------
     def fit(self, name: str, *, num_ctx: int | None = None) -> FitReport:
         """Will `name` (local, catalog or hf.co/...) fit here? Reads only a remote model's header."""
         from hearth.fit import this_machine
         from hearth.hub import fit_report
 
         return fit_report(self.store, name, this_machine(), budget=self.model_budget,
-                          n_seq=max(1, self.settings.num_parallel), n_ctx=num_ctx or self.settings.num_ctx or None)
+                          n_seq=self._n_seq, n_ctx=num_ctx or self.settings.num_ctx or None)
 
     def fit_labels(self, manifests: list[Manifest] | None = None) -> dict[str, str]:
         """"fits" / "tight" / "too large" for each local model (default: all), for listings like /api/tags."""
         from hearth.fit import label, this_machine
-        from hearth.service.scheduler import model_shape
 
         machine = this_machine(measure=False)
-        n_seq = max(1, self.settings.num_parallel)
         labels = {}
         for manifest in self.store.list() if manifests is None else manifests:
             try:
                 path = self.store.model_path(manifest)
             except HearthError:
                 path = None
-            labels[manifest.name] = label(model_shape(manifest, path), machine, self.model_budget, n_seq,
+            labels[manifest.name] = label(model_shape(manifest, path), machine, self.model_budget, self._n_seq,
                                           self.settings.num_ctx or None)
         return labels
+
+    def catalog(self) -> list[CatalogRow]:
+        """The catalog's short names, each with its estimated size and fit label for this machine."""
+        from hearth.fit import ModelShape, estimate, label, this_machine
+        from hearth.hub import entries
+
+        machine = this_machine(measure=False)
+        rows = []
+        for entry in entries():
+            shape = ModelShape.from_catalog(entry.as_dict(), entry.quant)
+            rows.append(CatalogRow(entry, shape, label(shape, machine, self.model_budget, self._n_seq),
+                                   estimate(shape, 4096, 1).total))
+        return rows
+
+    def search(self, query: str, *, limit: int = 10) -> list[SearchResult]:
+        """GGUF repositories on Hugging Face matching `query`, with sizes and fit labels per quantization."""
+        from hearth.fit import this_machine
+        from hearth.hub import search
+
+        return search(query, this_machine(measure=False), self.model_budget, limit=limit, n_seq=self._n_seq)
+
+    @property
+    def _n_seq(self) -> int:
+        return max(1, self.settings.num_parallel)
 
     @property
     def model_budget(self) -> int:

@@ -1,4 +1,9 @@
-"""A generation in progress: notices first, then the engine's events, then the model handed back."""
+"""A generation in progress: notices first, then the engine's events, then the model handed back.
+
+A `Generation` is also the one consumer of its own events: as they pass (to an iterating caller or to a
+`start` sink) it keeps the answer's text, thinking and tool calls, so every surface reads the finished
+`Answer` from it instead of collecting events again.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +12,19 @@ from collections.abc import Callable, Iterator
 
 from hearth.chat.parse import OutputParser
 from hearth.engine import Job
+from hearth.errors import EngineError
+from hearth.options import Options
 from hearth.service.loaded import LoadedModel
-from hearth.types import Done, Event, Notice, TextChunk, ToolCallEvent
-
-Sink = Callable[[Event], None]
+from hearth.types import Answer, Done, Event, Notice, Sink, TextChunk, ThinkingChunk, ToolCall, ToolCallEvent
 
 
 class Generation:
-    """One request's stream of events. Iterate it (blocking), or `start(sink)` to receive them in a callback."""
+    """One request's stream of events. Iterate it (blocking), `consume` it, or `start(sink)` it in the background."""
 
     def __init__(self, loaded: LoadedModel, job: Job, notices: list[Notice],
                  release: Callable[[LoadedModel], None], load_ns: int, parser: OutputParser | None = None) -> None:
         self.loaded = loaded
         self.parser = parser
-        self.tool_calls = 0
         self.job = job
         self.notices = notices
         self._release = release
@@ -28,11 +32,35 @@ class Generation:
         self._lock = threading.Lock()
         self.load_ns = load_ns
         self.done: Done | None = None
+        self._text: list[str] = []
+        self._thinking: list[str] = []
+        self._calls: list[ToolCall] = []
 
     @property
     def model(self) -> str:
         """The model name that answered."""
         return self.loaded.name
+
+    @property
+    def options(self) -> Options:
+        """The options in effect: the model's defaults with the request's laid over them."""
+        return self.job.options
+
+    @property
+    def tool_calls(self) -> int:
+        """How many tool calls the answer has made so far."""
+        return len(self._calls)
+
+    @property
+    def worker_alive(self) -> bool:
+        """False once the worker process serving this generation has died."""
+        return bool(self.loaded.client.alive)
+
+    @property
+    def answer(self) -> Answer:
+        """What has been generated so far (the whole answer once `done` is set)."""
+        return Answer("".join(self._text), self.done or Done("cancelled"), "".join(self._thinking),
+                      tuple(self._calls))
 
     def _finish(self, event: Done) -> Done:
         if self.done is event:
@@ -50,15 +78,23 @@ class Generation:
         self._release(self.loaded)
 
     def _split(self, event: Event) -> list[Event]:
-        """Run answer text through the output parser (thinking and tool calls come out typed)."""
+        """Run answer text through the output parser (thinking and tool calls come out typed), keeping them."""
         if isinstance(event, Done):
             tail = self.parser.finish() if self.parser is not None and event.reason != "error" else []
-            out = [*tail, self._finish(event)]
+            out = [*tail, event]
         elif isinstance(event, TextChunk) and self.parser is not None:
             out = self.parser.feed(event.text)
         else:
             out = [event]
-        self.tool_calls += sum(1 for e in out if isinstance(e, ToolCallEvent))
+        for item in out:
+            if isinstance(item, TextChunk):
+                self._text.append(item.text)
+            elif isinstance(item, ThinkingChunk):
+                self._thinking.append(item.text)
+            elif isinstance(item, ToolCallEvent):
+                self._calls.append(item.call)
+            elif isinstance(item, Done):
+                self._finish(item)
         return out
 
     def __iter__(self) -> Iterator[Event]:
@@ -71,6 +107,22 @@ class Generation:
                         return
         finally:
             self._give_back()
+
+    def consume(self, on_event: Sink | None = None) -> Answer:
+        """Run to the end (passing each event to `on_event`) and return the answer; EngineError if it failed.
+
+        Interrupting it (Ctrl-C) stops the generation and hands the model back.
+        """
+        events = iter(self)
+        try:
+            for event in events:
+                if on_event is not None:
+                    on_event(event)
+        finally:
+            events.close()  # type: ignore[attr-defined]
+        if self.done is None or self.done.reason == "error":
+            raise EngineError(self.done.error if self.done and self.done.error else "the model stopped unexpectedly")
+        return self.answer
 
     def start(self, sink: Sink) -> None:
         """Run in the background: every event (notices included) goes to `sink`, from another thread."""
@@ -96,10 +148,8 @@ class Generation:
         self._give_back()
 
     def text(self) -> str:
-        """Run to the end and return the whole answer (raises if it ended in an error)."""
-        from hearth.errors import EngineError
+        """Run to the end and return the whole answer's text (raises if it ended in an error)."""
+        return self.consume().text
 
-        parts = [e.text for e in self if isinstance(e, TextChunk)]
-        if self.done is not None and self.done.reason == "error":
-            raise EngineError(self.done.error or "generation failed")
-        return "".join(parts)
+
+ChatFn = Callable[..., Generation]  # the shape of `Hearth.chat`, for the loops built on it

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from hearth.chat import ChatTemplate, fit_messages, reserve_for_answer
@@ -60,11 +60,9 @@ class LoadedModel:
             return None
         return self.last_used + self.keep_alive
 
-    def options(self, raw: dict[str, Any] | Options | None) -> Options:
-        """The model's defaults with the request's options applied."""
-        if isinstance(raw, Options):
-            return raw
-        return parse_options(raw, self.defaults)
+    def options(self, request: Options | None) -> Options:
+        """The model's defaults with the request's options (those it gave) laid over them."""
+        return self.defaults if request is None else request.over(self.defaults)
 
     def tokens_for(self, text: str) -> list[int]:
         """Tokenize a rendered prompt, adding BOS only if the model wants it and the text lacks it."""
@@ -102,7 +100,7 @@ class LoadedModel:
         forced = bool(tools) and turn.tool_choice not in (None, "auto", "none")
         if forced:
             name = None if turn.tool_choice == "required" else turn.tool_choice
-            options = replace(options, grammar=forced_call_grammar(tools, name))
+            options = options.with_(grammar=forced_call_grammar(tools, name))
         parser = OutputParser(
             detect_format(self.template.source), tools=bool(tools), forced=forced,
             thinking=bool(turn.think) or "<think>" in self.template.source,
@@ -125,12 +123,5 @@ class LoadedModel:
         return job, notices
 
     def _job(self, tokens: list[int], options: Options) -> Job:
-        sampling = {
-            "temperature": options.temperature, "top_k": options.top_k, "top_p": options.top_p,
-            "min_p": options.min_p, "repeat_penalty": options.repeat_penalty,
-            "repeat_last_n": self.n_ctx if options.repeat_last_n == -1 else options.repeat_last_n,
-            "presence_penalty": options.presence_penalty, "frequency_penalty": options.frequency_penalty,
-            "seed": options.seed, "grammar": options.grammar,
-        }
         max_tokens = options.num_predict if options.num_predict > 0 else -1
-        return Job(self.client.new_job_id(), tokens, sampling, max_tokens=max_tokens, stop=options.stop)
+        return Job(self.client.new_job_id(), tokens, options, max_tokens=max_tokens, stop=options.stop)

@@ -25,6 +25,7 @@ from hearth.errors import BusyError, HearthError, InsufficientMemoryError
 from hearth.fit import Estimate, ModelShape, cached_shape, estimate, refusal
 from hearth.service.loaded import LoadedModel
 from hearth.store import Manifest, ModelStore
+from hearth.units import size_text
 
 ClientFactory = Callable[[WorkerConfig], WorkerClient]
 
@@ -114,7 +115,7 @@ class Scheduler:
         if need > self.budget:
             if why is None:
                 raise InsufficientMemoryError(
-                    f"model '{name}' needs about {_gb(need)} but the memory budget is {_gb(self.budget)}",
+                    f"model '{name}' needs about {size_text(need)} but the memory budget is {size_text(self.budget)}",
                     hint="use a smaller model or quantization, or a smaller num_ctx")
             message, hint = refusal(name, *why, self.budget, reserved=self.settings.prompt_cache_bytes,
                                     reserved_for="the prompt cache (prompt_cache_bytes)")
@@ -186,7 +187,4 @@ def _meaning(manifest: Manifest) -> tuple[object, ...]:
     return (manifest.digest, manifest.adapters, manifest.system, manifest.template, manifest.messages,
             manifest.parameters)
 
-
-def _gb(n: int) -> str:
-    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"
 

@@ -54,6 +54,7 @@ class Found:
 class ImportReport:
     """What `import_from` did: models added (and whether they share the file), and what it left out, why."""
 
+    folder: Path
     imported: list[tuple[Manifest, bool]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
@@ -104,7 +105,7 @@ def import_from(store: ModelStore, kind: Kind, folder: Path | None = None, *, re
         if not found:
             raise NotFoundError(f"no model named {wanted!r} in {folder}",
                                 hint=f"`hearth import {folder}` without a name imports everything there")
-    report = ImportReport(skipped=list(skipped))
+    report = ImportReport(folder, skipped=list(skipped))
     for item in found:
         try:
             manifest = _import_one(store, item, replace)
