@@ -7,10 +7,14 @@ import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from hearth.store.bundled import require
+
+if TYPE_CHECKING:
+    from hearth.service import Hearth
 
 HEARTH = str(Path(sys.executable).with_name("hearth"))
 
@@ -49,3 +53,16 @@ def cli_env(home: Path) -> dict[str, str]:
     env["HEARTH_HOME"] = str(home)
     env.pop("HEARTH_HOST", None)
     return env
+
+
+def private_hearth(tmp_path_factory: pytest.TempPathFactory, label: str, **settings: Any) -> Iterator[Hearth]:
+    """A `Hearth` on a store and HEARTH_HOME of its own, closed afterwards (`yield from` it in a fixture)."""
+    from hearth.config import Settings
+    from hearth.service import Hearth
+    from hearth.store import ModelStore
+
+    home = tmp_path_factory.mktemp(label)
+    os.environ["HEARTH_HOME"] = str(home)
+    service = Hearth(Settings(**settings), store=ModelStore(home))
+    yield service
+    service.close()

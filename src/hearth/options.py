@@ -82,9 +82,11 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
     "seed": (-(2**63), 2**64 - 1),
 }
 # Ollama accepts these for compatibility; Hearth has nothing to do with them per request.
-_IGNORED = {"num_thread", "num_batch", "num_gpu", "main_gpu", "use_mmap", "use_mlock", "numa", "num_keep",
-            "typical_p", "tfs_z", "mirostat", "mirostat_tau", "mirostat_eta", "penalize_newline", "low_vram",
-            "f16_kv", "vocab_only", "logits_all", "embedding_only"}
+IGNORED_OPTIONS = frozenset({
+    "num_thread", "num_batch", "num_gpu", "main_gpu", "use_mmap", "use_mlock", "numa", "num_keep", "typical_p",
+    "tfs_z", "mirostat", "mirostat_tau", "mirostat_eta", "penalize_newline", "low_vram", "f16_kv", "vocab_only",
+    "logits_all", "embedding_only",
+})
 OPTION_NAMES = sorted({*_FLOAT_RANGES, *_INT_RANGES, "stop", "grammar"})
 
 
@@ -110,7 +112,7 @@ def _validate(raw: dict[str, Any]) -> dict[str, Any]:
         raise InvalidOptionError("options must be an object of name: value pairs", field="options")
     out: dict[str, Any] = {}
     for name, value in raw.items():
-        if name in _IGNORED:
+        if name in IGNORED_OPTIONS:
             continue
         if value is None:
             continue

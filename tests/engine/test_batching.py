@@ -14,6 +14,7 @@ from hearth.options import parse_options
 from hearth.service import Hearth
 from hearth.store import ModelStore
 from hearth.types import Done, Message, TextChunk
+from tests.conftest import private_hearth
 
 GREEDY = {"temperature": 0, "seed": 3, "num_predict": 24}
 PROMPTS = ["Name a large animal.", "What is 2 + 2?", "Give me a colour.", "Say something about rain.",
@@ -43,11 +44,7 @@ def twins(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Hearth, He
 
 @pytest.fixture(scope="module")
 def one_slot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hearth]:
-    home = tmp_path_factory.mktemp("cache-home")
-    os.environ["HEARTH_HOME"] = str(home)
-    service = Hearth(Settings(num_parallel=1, num_ctx=2048), store=ModelStore(home))
-    yield service
-    service.close()
+    yield from private_hearth(tmp_path_factory, "cache-home", num_parallel=1, num_ctx=2048)
 
 
 def answer(hearth: Hearth, messages: list[Message], options: dict) -> tuple[str, Done]:

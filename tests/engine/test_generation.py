@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from hearth.config import Settings
 from hearth.errors import ContextOverflowError, InvalidOptionError, WorkerCrashedError
 from hearth.options import parse_options
 from hearth.service import Hearth
 from hearth.types import Done, Message, Notice, TextChunk
+from tests.conftest import private_hearth
 
 QUESTION = "What is the capital of France? Answer in one word."
 GREEDY = {"temperature": 0, "seed": 1}
@@ -22,13 +22,7 @@ GREEDY = {"temperature": 0, "seed": 1}
 @pytest.fixture(scope="module")
 def hearth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hearth]:
     """A service with two slots per model, on a private store."""
-    home = tmp_path_factory.mktemp("engine-home")
-    os.environ["HEARTH_HOME"] = str(home)
-    from hearth.store import ModelStore
-
-    service = Hearth(Settings(num_parallel=2, num_ctx=2048), store=ModelStore(home))
-    yield service
-    service.close()
+    yield from private_hearth(tmp_path_factory, "engine-home", num_parallel=2, num_ctx=2048)
 
 
 def run(hearth: Hearth, messages: list[Message], options: dict) -> tuple[str, Done, list[Notice]]:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
-from hearth.config import Settings
 from hearth.options import parse_options
 from hearth.service import Hearth, Turn
-from hearth.store import ModelStore
 from hearth.types import Done, Message, TextChunk, ThinkingChunk, ToolCallEvent
+from tests.conftest import private_hearth
 
 WEATHER = {"type": "function", "function": {
     "name": "get_weather", "description": "Current weather in a city",
@@ -24,11 +22,7 @@ TIME = {"type": "function", "function": {"name": "get_time", "description": "The
 
 @pytest.fixture(scope="module")
 def hearth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hearth]:
-    home = tmp_path_factory.mktemp("tools-home")
-    os.environ["HEARTH_HOME"] = str(home)
-    service = Hearth(Settings(num_parallel=1, num_ctx=2048), store=ModelStore(home))
-    yield service
-    service.close()
+    yield from private_hearth(tmp_path_factory, "tools-home", num_parallel=1, num_ctx=2048)
 
 
 def events(hearth: Hearth, messages: list[Message], turn: Turn) -> list:

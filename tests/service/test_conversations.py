@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -14,8 +13,8 @@ from hearth.errors import ConflictError, InvalidRequestError
 from hearth.history import Entry
 from hearth.options import parse_options
 from hearth.service import LATEST, Conversations, Hearth
-from hearth.store import ModelStore
 from hearth.types import Message
+from tests.conftest import private_hearth
 
 MODEL = "smollm2:135m"
 GREEDY = parse_options({"temperature": 0, "num_predict": 8})
@@ -23,11 +22,7 @@ GREEDY = parse_options({"temperature": 0, "num_predict": 8})
 
 @pytest.fixture(scope="module")
 def hearth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hearth]:
-    home = tmp_path_factory.mktemp("service-conversations")
-    os.environ["HEARTH_HOME"] = str(home)
-    service = Hearth(Settings(num_parallel=1, num_ctx=1024), store=ModelStore(home))
-    yield service
-    service.close()
+    yield from private_hearth(tmp_path_factory, "service-conversations", num_parallel=1, num_ctx=1024)
 
 
 @pytest.fixture

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from hearth.config import Settings
 from hearth.options import Options, parse_options
 from hearth.service import Hearth, Turn
 from hearth.service.tools import answer_turn
-from hearth.store import ModelStore
 from hearth.types import Answer, Done, Event, Message, ToolCall
+from tests.conftest import private_hearth
 
 WEATHER = {"type": "function", "function": {
     "name": "get_weather", "description": "Current weather in a city",
@@ -109,11 +107,7 @@ def test_no_tools_means_one_plain_round() -> None:
 
 @pytest.fixture(scope="module")
 def hearth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hearth]:
-    home = tmp_path_factory.mktemp("service-tools")
-    os.environ["HEARTH_HOME"] = str(home)
-    service = Hearth(Settings(num_parallel=1, num_ctx=2048, history=False), store=ModelStore(home))
-    yield service
-    service.close()
+    yield from private_hearth(tmp_path_factory, "service-tools", num_parallel=1, num_ctx=2048, history=False)
 
 
 def test_a_forced_call_runs_the_executor_through_the_real_engine(hearth: Hearth) -> None:

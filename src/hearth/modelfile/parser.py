@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hearth.errors import InvalidOptionError, InvalidRequestError
-from hearth.options import OPTION_NAMES, coerce_cli_value, parse_options
+from hearth.options import IGNORED_OPTIONS, OPTION_NAMES, coerce_cli_value, parse_options
 from hearth.types import Message
 
 INSTRUCTIONS = ("FROM", "PARAMETER", "SYSTEM", "TEMPLATE", "MESSAGE", "ADAPTER", "LICENSE")
@@ -33,12 +33,7 @@ UNSUPPORTED = {
     "PARSER": "Ollama's built-in output parsers do not exist in Hearth",
 }
 ROLES = ("system", "user", "assistant")
-# Accepted for compatibility with Ollama Modelfiles, but they change nothing in Hearth.
-NO_EFFECT = frozenset({
-    "num_thread", "num_batch", "num_gpu", "main_gpu", "use_mmap", "use_mlock", "numa", "num_keep", "typical_p",
-    "tfs_z", "mirostat", "mirostat_tau", "mirostat_eta", "penalize_newline", "low_vram", "f16_kv", "vocab_only",
-    "logits_all", "embedding_only",
-})
+NO_EFFECT = IGNORED_OPTIONS  # accepted for compatibility with Ollama Modelfiles, but they change nothing
 MAX_MODELFILE_CHARS = 4 << 20
 SPACE = " \t"
 
