@@ -4,11 +4,11 @@ from __future__ import annotations
 
 
 def size_text(n: float) -> str:
-    """Bytes for people: 512 B, 12 KB, 98 MB, 4.9 GB."""
+    """Bytes for people: 512 B, 12 KB, 2.1 MB, 98 MB, 4.9 GB (a decimal below ten, none above)."""
     if n >= 1e9:
         return f"{n / 1e9:.1f} GB"
-    if n >= 1e6:
-        return f"{n / 1e6:.0f} MB"
-    if n >= 1e3:
-        return f"{n / 1e3:.0f} KB"
+    for scale, unit in ((1e6, "MB"), (1e3, "KB")):
+        if n >= scale:
+            value = n / scale
+            return f"{value:.1f} {unit}" if value < 9.95 else f"{value:.0f} {unit}"
     return f"{int(n)} B"

@@ -8,7 +8,7 @@ from typing import Any
 from hearth.config import Settings
 from hearth.engine import WorkerConfig
 from hearth.modelfile import create_model
-from hearth.service import Scheduler
+from hearth.service.scheduler import Scheduler
 from hearth.store import ModelStore
 
 

@@ -77,3 +77,25 @@ def test_create_refuses_bad_input(hub_server: tuple[FakeHub, ServerProcess]) -> 
     path = httpx.post(url, json={"model": "x", "modelfile": "FROM /etc/passwd\n"}, timeout=10)
     assert path.status_code == 400
     assert server.healthy()
+
+
+def test_structured_create_takes_values_as_values(hub_server: tuple[FakeHub, ServerProcess]) -> None:
+    _, server = hub_server
+    url = server.url + "/api/create"
+    tricky = 'Quote """this""" and never\nADAPTER /etc/passwd'
+    made = httpx.post(url, json={"model": "quoter", "from": "smollm2:135m", "system": tricky,
+                                 "parameters": {"stop": ["###", "END"], "temperature": 0.3},
+                                 "messages": [{"role": "user", "content": 'say """hi"""'}], "stream": False},
+                      timeout=60)
+    assert made.status_code == 200, made.text
+    shown = httpx.post(server.url + "/api/show", json={"model": "quoter"}, timeout=10).json()
+    assert shown["system"] == tricky  # one system prompt, not an ADAPTER line
+    assert "/etc/passwd" not in shown["modelfile"].replace(tricky, "")
+    assert 'stop                           "###"' in shown["parameters"] and "0.3" in shown["parameters"]
+    for body, field in (({"parameters": {"temperature": "hot"}}, "parameters.temperature"),
+                        ({"parameters": {"nope": 1}}, "parameters.nope"),
+                        ({"messages": [{"role": "robot", "content": "x"}]}, "messages[0]"),
+                        ({"messages": ["x"]}, "messages[0]")):
+        refused = httpx.post(url, json={"model": "bad", "from": "smollm2:135m", **body}, timeout=10)
+        assert refused.status_code == 400 and field in refused.text, (body, refused.text)
+    assert httpx.post(server.url + "/api/show", json={"model": "bad"}, timeout=10).status_code == 404

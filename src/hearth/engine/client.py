@@ -13,15 +13,14 @@ import itertools
 import multiprocessing as mp
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from hearth import errors
 from hearth.engine.entry import worker_main
 from hearth.engine.jobs import Job, WorkerConfig
-from hearth.types import Done, Event
+from hearth.types import Done, Event, Sink
 
-Sink = Callable[[Event], None]
 _CRASHED = "the model worker stopped unexpectedly (it may have crashed or run out of memory)"
 
 

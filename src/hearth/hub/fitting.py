@@ -17,6 +17,7 @@ from hearth.hub.pull import NOT_PULLABLE_HINT, resolve
 from hearth.hub.refs import is_hub_reference
 from hearth.hub.remote import remote_shape
 from hearth.store import Manifest, ModelStore
+from hearth.units import size_text
 
 
 def fit_report(store: ModelStore, name: str, machine: Machine, *, budget: int, n_seq: int = 1,
@@ -43,7 +44,7 @@ def fit_report(store: ModelStore, name: str, machine: Machine, *, budget: int, n
     shape, handle = remote_shape(plan.file, plan.listing.commit)
     sizes = {q: f.size for q, f in plan.listing.quants().items()}
     note = (f"read {plan.file.filename}'s header from hf.co/{plan.listing.repo_id}: "
-            f"{handle.fetched / 1e6:.1f} MB of {plan.file.size / 1e6:.0f} MB")
+            f"{size_text(handle.fetched)} of {size_text(plan.file.size)}")
     return assess(f"{plan.local_name}", shape, machine, budget=budget, n_seq=n_seq, n_ctx=n_ctx,
                   quants=sizes or None, notes=[note])
 

@@ -12,9 +12,8 @@ from hearth.modelfile import Modelfile, modelfile_from_fields
 from hearth.service.conversations import LATEST, ChatStart, Conversations, Deleted, Recorder, ReplayTurn
 from hearth.service.core import CatalogRow, Embeddings, Hearth
 from hearth.service.generation import Generation
-from hearth.service.loaded import LoadedModel, Turn
+from hearth.service.loaded import Turn
 from hearth.service.running import Running
-from hearth.service.scheduler import Scheduler
 from hearth.service.tools import MAX_TOOL_ROUNDS, Executor, TurnResult
 from hearth.store import Manifest
 
@@ -30,13 +29,11 @@ __all__ = [
     "FitReport",
     "Generation",
     "Hearth",
-    "LoadedModel",
     "Manifest",
     "Modelfile",
     "Recorder",
     "ReplayTurn",
     "Running",
-    "Scheduler",
     "Turn",
     "TurnResult",
     "json_grammar",
