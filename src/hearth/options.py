@@ -32,6 +32,7 @@ class Options:
     top_k: int = 40
     top_p: float = 0.9
     min_p: float = 0.0
+    typical_p: float = 1.0
     repeat_penalty: float = 1.1
     repeat_last_n: int = 64
     presence_penalty: float = 0.0
@@ -70,6 +71,7 @@ _FLOAT_RANGES: dict[str, tuple[float, float]] = {
     "temperature": (0.0, 100.0),
     "top_p": (0.0, 1.0),
     "min_p": (0.0, 1.0),
+    "typical_p": (0.0, 1.0),
     "repeat_penalty": (0.0, 100.0),
     "presence_penalty": (-100.0, 100.0),
     "frequency_penalty": (-100.0, 100.0),
@@ -83,7 +85,7 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
 }
 # Ollama accepts these for compatibility; Hearth has nothing to do with them per request.
 IGNORED_OPTIONS = frozenset({
-    "num_thread", "num_batch", "num_gpu", "main_gpu", "use_mmap", "use_mlock", "numa", "num_keep", "typical_p",
+    "num_thread", "num_batch", "num_gpu", "main_gpu", "use_mmap", "use_mlock", "numa", "num_keep",
     "tfs_z", "mirostat", "mirostat_tau", "mirostat_eta", "penalize_newline", "low_vram", "f16_kv", "vocab_only",
     "logits_all", "embedding_only",
 })

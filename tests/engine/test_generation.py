@@ -54,6 +54,15 @@ def test_same_seed_same_text_and_different_seed_differs(hearth: Hearth) -> None:
     assert a != c
 
 
+def test_typical_sampling_narrowed_to_one_token_ignores_the_seed(hearth: Hearth) -> None:
+    opts = {"temperature": 1.0, "num_predict": 24, "top_k": 0, "top_p": 1.0, "typical_p": 1e-6}
+    ask = [Message("user", "Write a sentence about the sea.")]
+    answers = {run(hearth, ask, {**opts, "seed": seed})[0] for seed in (1, 2, 3)}
+    assert len(answers) == 1  # typical_p keeps a single candidate, so the seed has nothing to choose from
+    free = {run(hearth, ask, {**opts, "typical_p": 1.0, "seed": seed})[0] for seed in (1, 2, 3)}
+    assert len(free) > 1
+
+
 def test_max_tokens_holds(hearth: Hearth) -> None:
     text, done, _ = run(hearth, [Message("user", "Tell me a long story about a dragon.")],
                         {**GREEDY, "num_predict": 7})

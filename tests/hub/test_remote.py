@@ -46,7 +46,7 @@ def test_hearth_fit_on_a_remote_model_reads_only_its_header(fake_hub: FakeHub, t
     assert report["verdict"] in ("fits", "tight", "too large")
     assert report["memory"]["weights"] == 1_204_813_824
     assert fake_hub.bytes_sent() < path.stat().st_size / 100
-    assert "MB of 1206 MB" in report["notes"][0]
+    assert " MB of 1.2 GB" in report["notes"][0]  # the header read, of the whole file
 
 
 def test_hearth_fit_text_output_for_a_remote_repository(smol_repo: FakeHub, home: Path) -> None:

@@ -292,7 +292,7 @@ class Batch:
 
 
 class Sampler:
-    """One native sampler chain (penalties → grammar → top-k → top-p → min-p → temperature → draw)."""
+    """One native sampler chain (grammar → penalties → top-k → top-p → min-p → typical → temperature → draw)."""
 
     def __init__(self, model: Model, options: Options, n_ctx: int) -> None:
         chain = C.llama_sampler_chain_init(C.llama_sampler_chain_default_params())
@@ -323,6 +323,8 @@ class Sampler:
                 add(chain, C.llama_sampler_init_top_p(o.top_p, 1))
             if o.min_p > 0.0:
                 add(chain, C.llama_sampler_init_min_p(o.min_p, 1))
+            if o.typical_p < 1.0:
+                add(chain, C.llama_sampler_init_typical(o.typical_p, 1))
             add(chain, C.llama_sampler_init_temp(o.temperature))
             add(chain, C.llama_sampler_init_dist(0xFFFFFFFF if o.seed is None else o.seed & 0xFFFFFFFF))
         except BaseException:

@@ -67,6 +67,8 @@ class Hearth:
     # -- generation -----------------------------------------------------------------------------------------
     def _acquire(self, model: str, options: Options | None,
                  keep_alive: float | None) -> tuple[LoadedModel, Options, int]:
+        if options is not None and not isinstance(options, Options):
+            raise TypeError("options must be an hearth.options.Options: parse_options({...}) makes one")
         num_ctx = options.num_ctx if options is not None and "num_ctx" in options.given else None
         was_loaded = any(m.name == model for m in self.scheduler.loaded())
         loaded = self.scheduler.acquire(model, num_ctx=num_ctx, keep_alive=keep_alive)

@@ -47,11 +47,6 @@ class Generation:
         return self.job.options
 
     @property
-    def tool_calls(self) -> int:
-        """How many tool calls the answer has made so far."""
-        return len(self._calls)
-
-    @property
     def worker_alive(self) -> bool:
         """False once the worker process serving this generation has died."""
         return bool(self.loaded.client.alive)
