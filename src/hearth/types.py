@@ -110,6 +110,7 @@ class Done:
     reason: FinishReason
     stats: Stats = field(default_factory=Stats)
     error: str | None = None
+    stop_sequence: str | None = None  # the stop sequence that ended the answer, if one did
 
 
 Event = TextChunk | ThinkingChunk | ToolCallEvent | Notice | Done

@@ -288,9 +288,10 @@ class Batcher:
         stats.total_ns = now - job.submitted_ns
         if slot.sampler is not None:
             slot.sampler.close()
+        matched = slot.stops.matched if slot.stops is not None and reason == "stop" else None
         slot.job, slot.sampler, slot.utf8, slot.stops, slot.pending = None, None, None, None, []
         if reason != "stop" and reason != "length":
             # the KV cache may hold part of an unfinished prompt; keep only what we know is consistent
             del slot.cached[slot.n_past:]
-        self.emit(job.id, Done(reason, stats, error))  # type: ignore[arg-type]
+        self.emit(job.id, Done(reason, stats, error, matched))  # type: ignore[arg-type]
 

@@ -34,6 +34,7 @@ class StopMatcher:
     def __init__(self, stops: tuple[str, ...] | list[str]) -> None:
         self.stops = tuple(s for s in stops if s)
         self._held = ""
+        self.matched: str | None = None  # the stop sequence that was reached
 
     def feed(self, text: str) -> tuple[str, bool]:
         """Return (text safe to emit, whether a stop sequence was reached)."""
@@ -44,7 +45,7 @@ class StopMatcher:
         for stop in self.stops:
             i = buf.find(stop)
             if i != -1 and (first == -1 or i < first):
-                first = i
+                first, self.matched = i, stop
         if first != -1:
             self._held = ""
             return buf[:first], True

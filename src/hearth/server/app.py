@@ -21,7 +21,7 @@ from hearth import __version__
 from hearth.config import Settings
 from hearth.errors import HearthError
 from hearth.server import errors as wire
-from hearth.server import routes_manage, routes_ollama, routes_openai
+from hearth.server import routes_anthropic, routes_manage, routes_ollama, routes_openai
 from hearth.server.runtime import Runtime
 from hearth.server.security import Guard, Policy
 from hearth.server.streaming import run_blocking
@@ -29,8 +29,8 @@ from hearth.service import Hearth
 
 log = logging.getLogger("hearth.server")
 
-DESCRIPTION = """Hearth runs local GGUF models. It speaks OpenAI's API under `/v1` and Ollama's under `/api`.
-Errors use each protocol's own shape. See docs/api.md for what is supported."""
+DESCRIPTION = """Hearth runs local GGUF models. It speaks OpenAI's and Anthropic's APIs under `/v1` and Ollama's
+under `/api`. Errors use each protocol's own shape. See docs/api.md for what is supported."""
 
 
 def _respond(err: wire.WireError, request: Request) -> JSONResponse:
@@ -145,6 +145,7 @@ def create_app(service: Hearth, settings: Settings | None = None, *, own_service
     app.state.runtime = rt
     _install_handlers(app)
     app.include_router(routes_openai.router(rt))
+    app.include_router(routes_anthropic.router(rt))
     app.include_router(routes_ollama.router(rt))
     app.include_router(routes_manage.router(rt))
     _misc_routes(app, rt)

@@ -5,9 +5,10 @@
     WorkerCrashedError → 503                       DownloadError → 502
     EngineError, StoreError, anything else → 500
 
-The protocol is chosen by path: `/v1/...` answers in OpenAI's shape
-(`{"error": {"message", "type", "param", "code"}}`), everything else in Ollama's (`{"error": "..."}`).
-Both carry the hint, when there is one, in an extra `hint` field.
+The protocol is chosen by path: `/v1/messages...` answers in Anthropic's shape (`{"type": "error", "error":
+{"type", "message"}}`), other `/v1/...` paths in OpenAI's (`{"error": {"message", "type", "param",
+"code"}}`), everything else in Ollama's (`{"error": "..."}`). All carry the hint, when there is one, in an
+extra `hint` field.
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ _OPENAI_TYPES = {
     400: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "not_found_error",
     405: "invalid_request_error", 409: "conflict_error", 413: "invalid_request_error",
     502: "upstream_error", 503: "server_busy_error", 507: "insufficient_resources_error",
+}
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "not_found_error",
+    405: "invalid_request_error", 409: "invalid_request_error", 413: "request_too_large", 429: "rate_limit_error",
+    503: "overloaded_error", 507: "overloaded_error",
 }
 
 
@@ -89,8 +95,13 @@ def _code(err: errors.HearthError) -> str | None:
 
 
 def is_openai(path: str) -> bool:
-    """True for paths that speak OpenAI's protocol."""
+    """True for paths that speak OpenAI's protocol (or Anthropic's, which lives under /v1 too)."""
     return path == "/v1" or path.startswith("/v1/")
+
+
+def is_anthropic(path: str) -> bool:
+    """True for the paths of Anthropic's Messages API."""
+    return path == "/v1/messages" or path.startswith("/v1/messages/")
 
 
 def body(err: WireError, path: str) -> dict[str, Any]:
@@ -100,6 +111,13 @@ def body(err: WireError, path: str) -> dict[str, Any]:
     if err.code == "model_not_found":  # the store's hint names CLI commands; an API client wants a route
         hint = f"GET {'/v1/models' if is_openai(path) else '/api/tags'} lists the models this server has"
     text = f"{err.message} ({hint})" if hint else err.message
+    if is_anthropic(path):
+        error: dict[str, Any] = {"type": _ANTHROPIC_TYPES.get(err.status, "api_error"), "message": text}
+        if hint:
+            error["hint"] = hint
+        if err.field:
+            error["field"] = err.field
+        return {"type": "error", "error": error}
     if is_openai(path):
         inner: dict[str, Any] = {
             "message": text, "type": _OPENAI_TYPES.get(err.status, "server_error"),

@@ -185,3 +185,63 @@ class OllamaCopyRequest(_Body):
 
     source: str
     destination: str
+
+
+# -- Anthropic ----------------------------------------------------------------------------------------------
+class AnthropicMessage(_Body):
+    """A message of Anthropic's Messages API: a string or content blocks."""
+
+    role: str
+    content: str | list[dict[str, Any]]
+
+
+class AnthropicMessagesRequest(_Body):
+    """`POST /v1/messages`."""
+
+    model: str = Field(description="A model name from `GET /v1/models`.")
+    max_tokens: int = Field(description="Required, as Anthropic requires it.")
+    messages: list[AnthropicMessage]
+    system: str | list[dict[str, Any]] | None = None
+    temperature: Number | None = None
+    top_p: Number | None = None
+    top_k: int | None = None
+    stop_sequences: list[str] | None = None
+    stream: bool | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: dict[str, Any] | None = None
+    thinking: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class AnthropicCountTokensRequest(_Body):
+    """`POST /v1/messages/count_tokens`."""
+
+    model: str
+    messages: list[AnthropicMessage]
+    system: str | list[dict[str, Any]] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: dict[str, Any] | None = None
+    thinking: dict[str, Any] | None = None
+
+
+# -- OpenAI Responses ---------------------------------------------------------------------------------------
+class ResponsesRequest(_Body):
+    """`POST /v1/responses`."""
+
+    model: str = Field(description="A model name from `GET /v1/models`.")
+    input: str | list[dict[str, Any]]
+    instructions: str | None = None
+    max_output_tokens: int | None = None
+    temperature: Number | None = None
+    top_p: Number | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    text: dict[str, Any] | None = None
+    reasoning: dict[str, Any] | None = None
+    stream: bool | None = None
+    store: bool | None = None
+    previous_response_id: str | None = None
+    metadata: dict[str, Any] | None = None
+    truncation: str | None = None
+    user: str | None = None

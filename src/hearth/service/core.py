@@ -113,6 +113,16 @@ class Hearth:
         """Ask `model` a recorded conversation's questions again, one `ReplayTurn` at a time."""
         return self.conversations.replay(self.chat, ref, model, options, record=record, on_event=on_event)
 
+    def count_tokens(self, model: str, messages: list[Message], *, turn: Turn | None = None) -> int:
+        """The prompt tokens a chat request would take (loads the model; generates nothing)."""
+        if not messages:
+            raise InvalidRequestError("a chat needs at least one message", field="messages")
+        loaded, _, _ = self._acquire(model, None, None)
+        try:
+            return loaded.count_tokens(messages, turn)
+        finally:
+            self.scheduler.release(loaded)
+
     def embed(self, model: str, inputs: list[str], *, keep_alive: float | None = None) -> Embeddings:
         """Embedding vectors (mean-pooled) for each input text."""
         loaded, _, _ = self._acquire(model, None, keep_alive)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,26 +71,36 @@ class LoadedModel:
         add = bool(self.client.info.get("add_bos")) and not (bos and text.startswith(bos))
         return self.client.tokenize(text, add_special=add)
 
-    def chat_job(self, messages: list[Message], options: Options,
-                 turn: Turn | None = None) -> tuple[Job, list[Notice], OutputParser]:
-        """Render, fit and tokenize a conversation; notices say what had to be trimmed."""
-        turn = turn or Turn()
+    def _prepared(self, messages: list[Message], turn: Turn) -> tuple[list[Message], Callable[[list[Message]], str]]:
+        """The conversation as the model sees it (persona, seed turns, tools), and how to render it."""
         if self.manifest.messages:  # a Modelfile's MESSAGE seed turns come first, after any system prompt
             head = 1 if messages and messages[0].role == "system" else 0
             messages = [*messages[:head], *self.manifest.messages, *messages[head:]]
         if self.manifest.system and not any(m.role == "system" for m in messages):
             messages = [Message("system", self.manifest.system), *messages]
-        notices = [Notice("this model has no chat template; using ChatML")] if self.template.is_fallback else []
         tools = turn.tools if turn.tool_choice != "none" else []
         native = bool(tools) and self.template.supports_tools
         if tools and not native:
             messages = fallback_messages(messages, tools)
         extra = {} if turn.think is None else {"enable_thinking": turn.think}
+        return messages, lambda ms: self.template.render(ms, tools=tools if native else None, extra=extra)
 
+    def count_tokens(self, messages: list[Message], turn: Turn | None = None) -> int:
+        """How many tokens the conversation's prompt takes, whole (nothing is trimmed or generated)."""
+        prepared, render = self._prepared(messages, turn or Turn())
+        return len(self.tokens_for(render(prepared)))
+
+    def chat_job(self, messages: list[Message], options: Options,
+                 turn: Turn | None = None) -> tuple[Job, list[Notice], OutputParser]:
+        """Render, fit and tokenize a conversation; notices say what had to be trimmed."""
+        turn = turn or Turn()
+        messages, render = self._prepared(messages, turn)
+        tools = turn.tools if turn.tool_choice != "none" else []
+        notices = [Notice("this model has no chat template; using ChatML")] if self.template.is_fallback else []
         rendered = [""]
 
         def encode(ms: list[Message]) -> list[int]:
-            rendered[0] = self.template.render(ms, tools=tools if native else None, extra=extra)
+            rendered[0] = render(ms)
             return self.tokens_for(rendered[0])
 
         fitted = fit_messages(messages, encode, self.n_ctx, reserve_for_answer(self.n_ctx, options.num_predict))
