@@ -26,6 +26,7 @@ from hearth.history.log import (
     Hit,
     ModelUsed,
     StoredMessage,
+    StoredResponse,
     Summary,
     check_id,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "Hit",
     "ModelUsed",
     "StoredMessage",
+    "StoredResponse",
     "Summary",
     "check_id",
     "default_path",

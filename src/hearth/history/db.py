@@ -93,6 +93,17 @@ MIGRATIONS: list[Migration] = [
     Migration("m003_conversation_titles", """
         ALTER TABLE conversations ADD COLUMN title TEXT;  -- set by rename; NULL: the first question is the title
     """),
+    Migration("m004_responses", """
+        CREATE TABLE responses (                 -- OpenAI Responses API answers a client may continue by id
+            id TEXT PRIMARY KEY,
+            conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,           -- the conversation's messages 1..position lead up to it
+            created_at TEXT NOT NULL,
+            body TEXT NOT NULL,                  -- the response object (JSON)
+            items TEXT NOT NULL                  -- its input items and output items (JSON), to continue from
+        );
+        CREATE INDEX responses_conversation ON responses(conversation_id);
+    """),
 ]
 
 

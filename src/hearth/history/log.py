@@ -110,6 +110,18 @@ class Conversation:
 
 
 @dataclass(frozen=True)
+class StoredResponse:
+    """A stored Responses API answer: its conversation, where in it, its body and the items it continues."""
+
+    id: str
+    conversation_id: str
+    position: int
+    created_at: str
+    body: dict[str, Any]
+    items: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
 class Hit:
     """A message matching a search, with a snippet whose matches sit between MARK_START and MARK_END."""
 
@@ -211,13 +223,17 @@ class History:
                                       f"and {count}", field="at")
         with self._write() as conn:
             cid = self._insert_conversation(conn, source, None, parent=(original.id, at))
-            conn.execute(
-                "INSERT INTO messages (conversation_id, position, role, content, created_at, model, model_digest,"
-                " template_digest, parameters, finish_reason, " + ", ".join(_STATS) + ") "
-                "SELECT ?, position, role, content, created_at, model, model_digest, template_digest, parameters,"
-                " finish_reason, " + ", ".join(_STATS) + " FROM messages WHERE conversation_id = ? AND position <= ?",
-                (cid, original.id, at))
+            self._copy_messages(conn, original.id, cid, at)
         return cid
+
+    @staticmethod
+    def _copy_messages(conn: sqlite3.Connection, source: str, target: str, at: int) -> None:
+        conn.execute(
+            "INSERT INTO messages (conversation_id, position, role, content, created_at, model, model_digest,"
+            " template_digest, parameters, finish_reason, " + ", ".join(_STATS) + ") "
+            "SELECT ?, position, role, content, created_at, model, model_digest, template_digest, parameters,"
+            " finish_reason, " + ", ".join(_STATS) + " FROM messages WHERE conversation_id = ? AND position <= ?",
+            (target, source, at))
 
     def rename(self, ref: str, title: str) -> str:
         """Give a conversation its own title (an empty title goes back to its first question); its id."""
@@ -228,6 +244,48 @@ class History:
         with self._write() as conn:
             conn.execute("UPDATE conversations SET title = ? WHERE id = ?", (title or None, cid))
         return cid
+
+    def record_response(self, response: StoredResponse, entries: Sequence[Entry], *,
+                        parent: StoredResponse | None = None, source: str = "api") -> StoredResponse:
+        """Record a Responses API exchange (its new messages and answer) and the response, all at once.
+
+        Without `parent` it starts the conversation `response.conversation_id`; after the parent's
+        conversation's last message it continues it; after an earlier one it forks a new conversation
+        there, so no recorded branch is ever rewritten. Returns the response as stored.
+        """
+        with self._write() as conn:
+            if parent is None:
+                cid = self._insert_conversation(conn, source, response.conversation_id)
+            else:
+                count = conn.execute("SELECT count(*) FROM messages WHERE conversation_id = ?",
+                                     (parent.conversation_id,)).fetchone()[0]
+                cid = parent.conversation_id
+                if count != parent.position:
+                    cid = self._insert_conversation(conn, source, None, parent=(cid, parent.position))
+                    self._copy_messages(conn, parent.conversation_id, cid, parent.position)
+            self._insert(conn, cid, entries)
+            position = conn.execute("SELECT count(*) FROM messages WHERE conversation_id = ?", (cid,)).fetchone()[0]
+            stored = StoredResponse(response.id, cid, int(position), _iso(self.clock()), response.body, response.items)
+            conn.execute("INSERT INTO responses VALUES (?, ?, ?, ?, ?, ?)",
+                         (stored.id, cid, stored.position, stored.created_at, json.dumps(stored.body),
+                          json.dumps(stored.items)))
+        return stored
+
+    def get_response(self, response_id: str) -> StoredResponse:
+        """A stored response by id (NotFoundError if there is none, or it was deleted)."""
+        with self._read() as conn:
+            row = conn.execute("SELECT id, conversation_id, position, created_at, body, items FROM responses "
+                               "WHERE id = ?", (response_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"response {response_id[:80]!r} not found",
+                                hint="responses are kept only when `store` is not false and history is on")
+        return StoredResponse(row[0], row[1], row[2], row[3], json.loads(row[4]), json.loads(row[5]))
+
+    def delete_response(self, response_id: str) -> None:
+        """Forget a stored response (the conversation it is part of stays in the history)."""
+        self.get_response(response_id)
+        with self._write() as conn:
+            conn.execute("DELETE FROM responses WHERE id = ?", (response_id,))
 
     # -- reading ---------------------------------------------------------------------------------------------
 
@@ -316,6 +374,7 @@ class History:
         with self._write() as conn:
             ids = [row[0] for row in conn.execute(select, args)]
             for cid in ids:
+                conn.execute("DELETE FROM responses WHERE conversation_id = ?", (cid,))
                 conn.execute("DELETE FROM messages WHERE conversation_id = ?", (cid,))
                 conn.execute("DELETE FROM conversations WHERE id = ?", (cid,))
             conn.execute("DELETE FROM templates WHERE digest NOT IN "

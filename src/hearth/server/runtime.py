@@ -47,8 +47,12 @@ class Runtime:
                                      raw=native.raw, keep_alive=native.keep_alive)
 
     async def answer(self, native: NativeRequest, request: Request, encoder: Callable[[str], Encoder],
-                     whole: Whole) -> Response:
-        """Run one generation and answer with a stream (`encoder`) or one JSON object (`whole`)."""
+                     whole: Whole, *, after: Callable[[Generation, Answer], None] | None = None) -> Response:
+        """Run one generation and answer with a stream (`encoder`) or one JSON object (`whole`).
+
+        `after` runs on a thread once the answer is complete (to store it); without it a `conversation_id`
+        records the exchange in the history.
+        """
         generation = await open_generation(lambda: self._start(native))
         try:
             feed = Feed(generation, self.metrics.finished)
@@ -57,7 +61,9 @@ class Runtime:
             raise
         self.metrics.started()
         self.feeds.add(feed)
-        if native.conversation_id and native.messages is not None and self.service.conversations.enabled:
+        if after is not None:
+            feed.after = partial(after, generation)
+        elif native.conversation_id and native.messages is not None and self.service.conversations.enabled:
             feed.after = partial(self._record, native, generation)
         if native.stream:
             return EventStream(feed, encoder(generation.model))

@@ -8,6 +8,7 @@ from hearth.chat.parse import new_call_id
 from hearth.chat.tools import validate_tools
 from hearth.engine.grammar import json_grammar, schema_grammar
 from hearth.fit import FitReport
+from hearth.history import StoredResponse
 from hearth.modelfile import Modelfile, modelfile_from_fields
 from hearth.service.conversations import LATEST, ChatStart, Conversations, Deleted, Recorder, ReplayTurn
 from hearth.service.core import CatalogRow, Embeddings, Hearth
@@ -34,6 +35,7 @@ __all__ = [
     "Recorder",
     "ReplayTurn",
     "Running",
+    "StoredResponse",
     "Turn",
     "TurnResult",
     "json_grammar",

@@ -21,6 +21,7 @@ from hearth.history import (
     History,
     Hit,
     ModelUsed,
+    StoredResponse,
     Summary,
     check_id,
     default_path,
@@ -224,6 +225,34 @@ class Conversations:
         """Delete conversations not updated for `days` days."""
         with self._db() as db:
             return Deleted(db.prune(days), db.erased_completely)
+
+    # -- the Responses API's stored responses ---------------------------------------------------------------
+    def response(self, response_id: str) -> StoredResponse:
+        """A stored response (NotFoundError when unknown, or when history is off)."""
+        if not self.enabled:
+            raise NotFoundError(f"response {response_id[:80]!r} not found",
+                                hint="the history setting is off, so no response is stored")
+        with self._db() as db:
+            return db.get_response(response_id)
+
+    def delete_response(self, response_id: str) -> None:
+        """Forget a stored response."""
+        self.response(response_id)
+        with self._db() as db:
+            db.delete_response(response_id)
+
+    def record_response(self, response: StoredResponse, messages: Sequence[Message], generation: Generation,
+                        answer: Answer, *, parent: StoredResponse | None = None) -> StoredResponse | None:
+        """Store a response and record its new messages and answer (None if history is off).
+
+        A continuation of the latest response of a conversation extends it; one from an earlier
+        response forks the conversation there.
+        """
+        if not self.enabled:
+            return None
+        entries = [Entry(m.role, m.content) for m in messages] + [_answer_entry(generation, answer)]
+        with self._db() as db:
+            return db.record_response(response, entries, parent=parent)
 
     # -- recording ------------------------------------------------------------------------------------------
     def record_exchange(self, conversation_id: str, messages: Sequence[Message], generation: Generation,
