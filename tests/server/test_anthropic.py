@@ -57,7 +57,7 @@ def test_a_streamed_answer_arrives_in_events_and_accumulates(live: ServerProcess
             if event.type == "content_block_delta" and event.delta.type == "text_delta":
                 pieces.append(event.delta.text)
         final = stream.get_final_message()
-    assert kinds[0] == "message_start" and "content_block_start" in kinds and "message_stop" in kinds
+    assert kinds[0] == "message_start" and "content_block_start" in kinds and kinds[-1] == "message_stop"
     assert final.content[0].type == "text" and final.content[0].text == "".join(pieces)
     assert "Paris" in final.content[0].text
     assert final.stop_reason in ("end_turn", "max_tokens") and final.usage.output_tokens >= 1

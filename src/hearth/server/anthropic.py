@@ -10,9 +10,9 @@ server tools are refused with 400 naming the block or tool.
 Answers are content blocks (`thinking`, `text`, `tool_use`) with `stop_reason` `end_turn`, `max_tokens`,
 `stop_sequence` or `tool_use`, and `usage` where `cache_read_input_tokens` counts the prompt tokens
 served from the prompt cache (`input_tokens` the rest). Streams are server-sent events with their
-`event:` names: `message_start`, `content_block_start` / `_delta` (`text_delta`, `thinking_delta`,
-`input_json_delta`) / `_stop`, `message_delta` (stop reason and the final usage), `message_stop`; an error
-after the stream started is one `error` event.
+`event:` names: `message_start` and one `ping`, `content_block_start` / `_delta` (`text_delta`,
+`thinking_delta`, `input_json_delta`) / `_stop`, `message_delta` (stop reason and the final usage),
+`message_stop`; an error after the stream started is one `error` event.
 """
 
 from __future__ import annotations
@@ -233,7 +233,8 @@ class MessageStream:
         self._started = True
         return _event("message_start", {"message": {
             "id": self.id, "type": "message", "role": "assistant", "model": self.model, "content": [],
-            "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 0, "output_tokens": 0}}})
+            "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 0, "output_tokens": 0}}}
+        ) + _event("ping", {})
 
     def _close(self) -> bytes:
         if self._open is None:
