@@ -73,8 +73,8 @@ def serve(settings: Settings) -> None:
                             lifespan="on", http="h11", loop="asyncio", server_header=False)
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     auth = "an API key is required" if settings.api_key else "no API key (loopback only)"
-    print(f"Hearth is listening on http://{host}:{settings.port} — OpenAI and Anthropic APIs at /v1, Ollama API at /api; "
-          f"{auth}. Press Ctrl-C to stop.", file=sys.stderr, flush=True)
+    print(f"Hearth is listening on http://{host}:{settings.port} — OpenAI and Anthropic APIs at /v1, "
+          f"Ollama API at /api; {auth}. Press Ctrl-C to stop.", file=sys.stderr, flush=True)
     if threading.current_thread() is threading.main_thread():
         # uvicorn shuts down gracefully on SIGTERM, then re-raises it with the handler found at start: make
         # that one a clean exit (status 0) rather than death by signal.
