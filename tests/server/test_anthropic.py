@@ -159,7 +159,7 @@ BODY = st.fixed_dictionaries({"model": st.sampled_from([MODEL, "", "nope"])}, op
     "messages": st.lists(st.fixed_dictionaries({
         "role": st.sampled_from(["user", "assistant", "system", "x"]),
         "content": st.one_of(st.text(max_size=20), st.lists(BLOCK, max_size=3))}), max_size=3),
-    "temperature": st.one_of(st.floats(allow_nan=False), st.none(), st.booleans()),
+    "temperature": st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.none(), st.booleans()),
     "top_k": st.one_of(st.integers(-5, 5), st.text(max_size=2)),
     "stop_sequences": st.one_of(st.lists(st.text(max_size=3), max_size=20), st.text(max_size=3)),
     "tool_choice": st.one_of(st.fixed_dictionaries({"type": st.sampled_from(["auto", "any", "tool", "none", "x"])}),

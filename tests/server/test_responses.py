@@ -159,7 +159,7 @@ ITEM = st.fixed_dictionaries({}, optional={
 BODY = st.fixed_dictionaries({"model": st.sampled_from([MODEL, "", "nope"])}, optional={
     "input": st.one_of(st.text(max_size=20), st.lists(ITEM, max_size=3), st.integers()),
     "max_output_tokens": st.one_of(st.integers(-2, 4), st.text(max_size=2)),
-    "temperature": st.one_of(st.floats(allow_nan=False), st.booleans()),
+    "temperature": st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.booleans()),
     "tools": st.lists(st.fixed_dictionaries({"type": st.sampled_from(["function", "web_search", "x"])},
                                             optional={"name": st.text(max_size=6)}), max_size=2),
     "tool_choice": st.one_of(st.sampled_from(["auto", "none", "required", "x"]), st.dictionaries(
