@@ -99,3 +99,28 @@ def test_structured_create_takes_values_as_values(hub_server: tuple[FakeHub, Ser
         refused = httpx.post(url, json={"model": "bad", "from": "smollm2:135m", **body}, timeout=10)
         assert refused.status_code == 400 and field in refused.text, (body, refused.text)
     assert httpx.post(server.url + "/api/show", json={"model": "bad"}, timeout=10).status_code == 404
+
+
+HOSTILE_TEMPLATES = [
+    "{% set s = namespace(v='xxxxxxxx') %}{% for i in range(34) %}{% set s.v = s.v ~ s.v %}{% endfor %}{{ s.v }}",
+    "{{ '%200000000s'|format('') }}",
+    "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+    "{{ messages|tojson(indent=100000000) }}",
+]
+
+
+def test_hostile_templates_are_refused_at_create_without_growing_the_server(
+        hub_server: tuple[FakeHub, ServerProcess]) -> None:
+    import psutil
+
+    _, server = hub_server
+    process = psutil.Process(server.proc.pid)
+    before = process.memory_info().rss
+    for template in HOSTILE_TEMPLATES:
+        response = httpx.post(server.url + "/api/create", json={"model": "hostile", "from": "smollm2:135m",
+                                                                "template": template}, timeout=30)
+        assert response.status_code == 400, response.text
+        assert "template" in response.text.lower()
+    assert process.memory_info().rss - before < 64 << 20
+    assert httpx.post(server.url + "/api/show", json={"model": "hostile"}, timeout=10).status_code == 404
+    assert server.healthy()
