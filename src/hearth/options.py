@@ -22,6 +22,8 @@ from hearth.errors import InvalidOptionError
 MAX_STOP_SEQUENCES = 16
 MAX_STOP_LENGTH = 256
 MAX_CTX = 1 << 20
+MAX_GRAMMAR_CHARS = 256 << 10
+MAX_GRAMMAR_DEPTH = 100  # llama.cpp parses nested groups recursively; deep nesting overflows its stack
 
 
 @dataclass(frozen=True)
@@ -125,9 +127,7 @@ def _validate(raw: dict[str, Any]) -> dict[str, Any]:
         elif name == "stop":
             out[name] = _stops(value)
         elif name == "grammar":
-            if not isinstance(value, str):
-                raise InvalidOptionError("option 'grammar' must be a string", field=name)
-            out[name] = value
+            out[name] = _grammar(value)
         else:
             raise InvalidOptionError(
                 f"unknown option {name!r}", field=str(name)[:64],
@@ -159,6 +159,40 @@ def _integer(name: str, value: Any, bounds: tuple[int, int]) -> int:
             f"option {name!r} must be between {bounds[0]} and {bounds[1]}, not {value}", field=name
         )
     return value
+
+
+def _grammar(value: Any) -> str:
+    """A GBNF grammar, refused when too long or nested too deep for llama.cpp's recursive parser."""
+    if not isinstance(value, str):
+        raise InvalidOptionError("option 'grammar' must be a string", field="grammar")
+    if len(value) > MAX_GRAMMAR_CHARS:
+        raise InvalidOptionError(f"the grammar is longer than {MAX_GRAMMAR_CHARS:,} characters", field="grammar")
+    if grammar_depth(value) > MAX_GRAMMAR_DEPTH:
+        raise InvalidOptionError(f"the grammar nests groups more than {MAX_GRAMMAR_DEPTH} deep", field="grammar")
+    return value
+
+
+def grammar_depth(text: str) -> int:
+    """How deep a GBNF grammar nests parentheses (quoted literals, character classes and comments skipped)."""
+    depth = deepest = 0
+    i, n = 0, len(text)
+    while i < n:
+        char = text[i]
+        if char in "\"[":
+            close = "\"" if char == "\"" else "]"
+            i += 1
+            while i < n and text[i] != close:
+                i += 2 if text[i] == "\\" else 1
+        elif char == "#":
+            while i < n and text[i] != "\n":
+                i += 1
+        elif char == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char == ")":
+            depth = max(0, depth - 1)
+        i += 1
+    return deepest
 
 
 def _stops(value: Any) -> tuple[str, ...]:

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
+import sys
 import threading
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -305,9 +309,10 @@ class Sampler:
         o = options
         try:
             if o.grammar:
-                g = C.llama_sampler_init_grammar(model.vocab, o.grammar.encode(), b"root")
+                with quiet_stderr():
+                    g = C.llama_sampler_init_grammar(model.vocab, o.grammar.encode(), b"root")
                 if not g:
-                    raise InvalidRequestError("the grammar could not be parsed", field="grammar")
+                    raise InvalidRequestError(GRAMMAR_REFUSED, field="grammar")
                 add(chain, g)
             last_n = n_ctx if o.repeat_last_n == -1 else o.repeat_last_n
             if last_n != 0 and (o.repeat_penalty != 1.0 or o.frequency_penalty or o.presence_penalty):
@@ -349,6 +354,34 @@ class Sampler:
         if self.ptr:
             C.llama_sampler_free(self.ptr)
             self.ptr = None
+
+
+GRAMMAR_REFUSED = "the grammar could not be parsed (a syntax error, an undefined rule or left recursion)"
+
+
+@contextmanager
+def quiet_stderr() -> Iterator[None]:
+    """Send this process's stderr nowhere for a moment: llama.cpp prints a grammar it cannot parse, whole."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    sink = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(sink, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(sink)
+
+
+def grammar_problem(model: Model, grammar: str) -> str | None:
+    """Why llama.cpp would refuse `grammar` for this model's vocabulary, or None if it takes it."""
+    with quiet_stderr():
+        sampler = C.llama_sampler_init_grammar(model.vocab, grammar.encode(), b"root")
+    if not sampler:
+        return GRAMMAR_REFUSED
+    C.llama_sampler_free(sampler)
+    return None
 
 
 def build_info() -> str:

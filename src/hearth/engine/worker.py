@@ -24,7 +24,7 @@ from hearth import errors
 from hearth.engine.batcher import Batcher
 from hearth.engine.cache import PromptCache
 from hearth.engine.jobs import Job, WorkerConfig
-from hearth.engine.llama import Batch, Context, Model, build_info
+from hearth.engine.llama import Batch, Context, Model, build_info, grammar_problem
 from hearth.types import Done, Event
 
 
@@ -98,6 +98,9 @@ class _Worker:
     # -- calls ----------------------------------------------------------------------------------------------
     def call_tokenize(self, text: str, add_special: bool) -> list[int]:
         return self.model.tokenize(text, add_special=add_special, parse_special=True)
+
+    def call_check_grammar(self, grammar: str) -> str | None:
+        return grammar_problem(self.model, grammar)
 
     def call_detokenize(self, tokens: list[int]) -> str:
         return self.model.detokenize(tokens)

@@ -11,7 +11,7 @@ from hearth.chat import ChatTemplate, fit_messages, reserve_for_answer
 from hearth.chat.parse import OutputParser, detect_format
 from hearth.chat.tools import fallback_messages, forced_call_grammar
 from hearth.engine import Job, WorkerClient
-from hearth.errors import ContextOverflowError
+from hearth.errors import ContextOverflowError, InvalidRequestError
 from hearth.options import Options, parse_options
 from hearth.store import Manifest
 from hearth.types import Message, Notice
@@ -40,6 +40,7 @@ class LoadedModel:
     last_used: float = field(default_factory=time.monotonic)
     template: ChatTemplate = field(init=False)
     defaults: Options = field(init=False)
+    _grammars: set[str] = field(init=False, default_factory=set)  # grammars the worker has accepted
 
     def __post_init__(self) -> None:
         info = self.client.info
@@ -133,6 +134,19 @@ class LoadedModel:
         job, notices, _ = self.chat_job(messages, options)
         return job, notices
 
+    def check_grammar(self, grammar: str) -> None:
+        """InvalidRequestError (400) now if llama.cpp would refuse `grammar`, instead of failing mid-answer."""
+        if grammar in self._grammars:
+            return
+        problem = self.client.call("check_grammar", grammar)
+        if problem:
+            raise InvalidRequestError(problem, field="grammar")
+        if len(self._grammars) > 256:
+            self._grammars.clear()
+        self._grammars.add(grammar)
+
     def _job(self, tokens: list[int], options: Options) -> Job:
+        if options.grammar:
+            self.check_grammar(options.grammar)
         max_tokens = options.num_predict if options.num_predict > 0 else -1
         return Job(self.client.new_job_id(), tokens, options, max_tokens=max_tokens, stop=options.stop)
