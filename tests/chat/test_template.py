@@ -65,3 +65,24 @@ def test_trimming_keeps_the_system_prompt_and_the_latest_turns() -> None:
 def test_when_even_the_last_message_cannot_fit_it_is_refused() -> None:
     with pytest.raises(ContextOverflowError):
         fit_messages([Message("system", "s"), Message("user", "word " * 500)], _count, n_ctx=100, reserve=10)
+
+
+def test_trimming_a_long_chat_renders_it_a_logarithmic_number_of_times() -> None:
+    calls = 0
+
+    def counting(messages: list[Message]) -> list[int]:
+        nonlocal calls
+        calls += 1
+        return _count(messages)
+
+    history = [Message("system", "be brief")]
+    for i in range(400):
+        history += [Message("user", f"question {i} " + "pad " * 20), Message("assistant", f"answer {i}")]
+    history.append(Message("user", "last question"))
+    fitted = fit_messages(history, counting, n_ctx=400, reserve=50)
+    assert calls <= 12  # 801 messages: one render per dropped message would be hundreds
+    assert len(_count(fitted.messages)) <= 350 and fitted.messages[1].role == "user"
+    start = history.index(fitted.messages[1])
+    assert history[start - 2].role == "user"
+    assert len(_count([history[0], *history[start - 2:]])) > 350  # keeping one more turn would not fit
+    assert fitted.dropped == len(history) - len(fitted.messages)

@@ -38,23 +38,44 @@ def fit_messages(
     n_ctx: int,
     reserve: int,
 ) -> Fitted:
-    """Drop the oldest non-system messages until `encode(messages)` leaves `reserve` tokens free."""
+    """Drop the oldest non-system messages until `encode(messages)` leaves `reserve` tokens free.
+
+    The cut is found by bisection over where the kept history starts (always at a user turn, never at an
+    orphaned answer), so a long conversation costs about log2(n) renders, not one per dropped message.
+    """
     budget = n_ctx - reserve
-    kept = list(messages)
-    dropped = 0
-    tokens = encode(kept)
-    while len(tokens) > budget:
-        index = next((i for i, m in enumerate(kept[:-1]) if m.role != "system"), None)
-        if index is None:
-            raise ContextOverflowError(
-                f"the prompt needs {len(tokens)} tokens but only {budget} of the {n_ctx}-token context "
-                "are free for it",
-                hint="shorten the message or system prompt, or raise num_ctx (e.g. --option num_ctx=8192)",
-            )
-        del kept[index]
-        dropped += 1
-        while index < len(kept) - 1 and kept[index].role not in ("user", "system"):
-            del kept[index]  # never start the kept history with an orphaned answer
-            dropped += 1
-        tokens = encode(kept)
-    return Fitted(kept, tokens, dropped)
+    tokens = encode(messages)
+    if len(tokens) <= budget:
+        return Fitted(list(messages), tokens, 0)
+    cuts = _cuts(messages)  # the kept history may start at these positions, oldest first
+    low, high = 0, len(cuts) - 1  # invariant: starting at cuts[high] fits, if anything does
+    best = _keep(messages, cuts[high])
+    best_tokens = encode(best)
+    if len(best_tokens) > budget:
+        raise ContextOverflowError(
+            f"the prompt needs {len(best_tokens)} tokens but only {budget} of the {n_ctx}-token context "
+            "are free for it",
+            hint="shorten the message or system prompt, or raise num_ctx (e.g. --option num_ctx=8192)",
+        )
+    while low < high:
+        middle = (low + high) // 2
+        kept = _keep(messages, cuts[middle])
+        kept_tokens = encode(kept)
+        if len(kept_tokens) <= budget:
+            high, best, best_tokens = middle, kept, kept_tokens
+        else:
+            low = middle + 1
+    return Fitted(best, best_tokens, len(messages) - len(best))
+
+
+def _cuts(messages: list[Message]) -> list[int]:
+    """Where a trimmed history may start: after at least one dropped message, at a user turn (or the last)."""
+    last = len(messages) - 1
+    first = next((i for i, m in enumerate(messages) if m.role != "system"), last)
+    starts = [i for i in range(first + 1, last) if messages[i].role == "user"]
+    return [*starts, last]
+
+
+def _keep(messages: list[Message], start: int) -> list[Message]:
+    """The system messages before `start`, then everything from `start` on."""
+    return [m for m in messages[:start] if m.role == "system"] + messages[start:]
