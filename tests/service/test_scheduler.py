@@ -43,6 +43,9 @@ class FakeWorker:
     def tokenize(self, text: str, *, add_special: bool = False) -> list[int]:
         return [ord(c) for c in text]
 
+    def tokenize_prompt(self, text: str, spans: list[tuple[int, int]], *, add_special: bool = False) -> list[int]:
+        return self.tokenize(text)
+
     def new_job_id(self) -> int:
         return 1
 

@@ -132,6 +132,10 @@ class WorkerClient:
         """Text → token ids with the model's tokenizer (special tokens parsed)."""
         return list(self.call("tokenize", text, add_special))
 
+    def tokenize_prompt(self, text: str, spans: list[tuple[int, int]], *, add_special: bool = True) -> list[int]:
+        """A rendered prompt → token ids, the `spans` (message contents) never read as control tokens."""
+        return list(self.call("tokenize_prompt", text, spans, add_special))
+
     # -- plumbing -------------------------------------------------------------------------------------------
     def _send(self, message: tuple[Any, ...]) -> None:
         try:

@@ -1,12 +1,14 @@
-"""Streaming text helpers: incremental UTF-8 decoding and stop-sequence matching.
+"""Text helpers: incremental UTF-8 decoding, stop-sequence matching, and prompt tokenization.
 
-Both work on the newest piece only, so the cost per generated token does not grow with the output length
-(llama-cpp-python's high-level API re-decodes the whole completion for every token).
+The streaming helpers work on the newest piece only, so the cost per generated token does not grow with
+the output length (llama-cpp-python's high-level API re-decodes the whole completion for every token).
+`tokenize_prompt` keeps control tokens to the template's own text: message contents stay plain text.
 """
 
 from __future__ import annotations
 
 import codecs
+from typing import Protocol
 
 
 class Utf8Stream:
@@ -67,3 +69,47 @@ class StopMatcher:
                     best = k
                     break
         return best
+
+
+class _Tokenizer(Protocol):
+    def tokenize(self, text: str, *, add_special: bool = True, parse_special: bool = True) -> list[int]: ...
+
+
+def tokenize_prompt(model: _Tokenizer, text: str, spans: list[tuple[int, int]], add_special: bool) -> list[int]:
+    """Tokenize a rendered prompt so that only the template's own text can become control tokens.
+
+    `spans` are where message contents (user text, tool results, documents) sit in `text`. A span whose
+    text would tokenize differently with special-token parsing (it holds `<|im_end|>` or the like) is
+    tokenized as plain text, the rest as before, so prompts without such text are tokenized unchanged.
+    """
+    plain = [(a, b) for a, b in spans
+             if model.tokenize(text[a:b], add_special=False, parse_special=True)
+             != model.tokenize(text[a:b], add_special=False, parse_special=False)]
+    if not plain:
+        return model.tokenize(text, add_special=add_special, parse_special=True)
+    tokens: list[int] = []
+    position = 0
+    for a, b in plain:
+        if a > position:
+            tokens += model.tokenize(text[position:a], add_special=add_special and not tokens, parse_special=True)
+        tokens += model.tokenize(text[a:b], add_special=add_special and not tokens, parse_special=False)
+        position = b
+    if position < len(text):
+        tokens += model.tokenize(text[position:], add_special=False, parse_special=True)
+    return tokens
+
+
+def content_spans(text: str, contents: list[str]) -> list[tuple[int, int]]:
+    """Where each of `contents` (in order) appears in `text`, as it is or stripped; missing ones are skipped."""
+    spans = []
+    cursor = 0
+    for content in contents:
+        for candidate in (content, content.strip()):
+            if not candidate:
+                continue
+            found = text.find(candidate, cursor)
+            if found >= 0:
+                spans.append((found, found + len(candidate)))
+                cursor = found + len(candidate)
+                break
+    return spans

@@ -25,6 +25,7 @@ from hearth.engine.batcher import Batcher
 from hearth.engine.cache import PromptCache
 from hearth.engine.jobs import Job, WorkerConfig
 from hearth.engine.llama import Batch, Context, Model, build_info, grammar_problem
+from hearth.engine.text import tokenize_prompt
 from hearth.types import Done, Event
 
 
@@ -98,6 +99,9 @@ class _Worker:
     # -- calls ----------------------------------------------------------------------------------------------
     def call_tokenize(self, text: str, add_special: bool) -> list[int]:
         return self.model.tokenize(text, add_special=add_special, parse_special=True)
+
+    def call_tokenize_prompt(self, text: str, spans: list[tuple[int, int]], add_special: bool) -> list[int]:
+        return tokenize_prompt(self.model, text, spans, add_special)
 
     def call_check_grammar(self, grammar: str) -> str | None:
         return grammar_problem(self.model, grammar)

@@ -11,6 +11,7 @@ from hearth.chat import ChatTemplate, fit_messages, reserve_for_answer
 from hearth.chat.parse import OutputParser, detect_format
 from hearth.chat.tools import fallback_messages, forced_call_grammar
 from hearth.engine import Job, WorkerClient
+from hearth.engine.text import content_spans
 from hearth.errors import ContextOverflowError, InvalidRequestError
 from hearth.options import Options, parse_options
 from hearth.store import Manifest
@@ -66,11 +67,18 @@ class LoadedModel:
         """The model's defaults with the request's options (those it gave) laid over them."""
         return self.defaults if request is None else request.over(self.defaults)
 
-    def tokens_for(self, text: str) -> list[int]:
-        """Tokenize a rendered prompt, adding BOS only if the model wants it and the text lacks it."""
+    def tokens_for(self, text: str, messages: list[Message] | None = None) -> list[int]:
+        """Tokenize a rendered prompt, adding BOS only if the model wants it and the text lacks it.
+
+        With `messages`, their contents are never read as control tokens (a user cannot forge a turn by
+        typing `<|im_end|>`); only the template's own text is.
+        """
         bos = self.client.info.get("bos_text", "")
         add = bool(self.client.info.get("add_bos")) and not (bos and text.startswith(bos))
-        return self.client.tokenize(text, add_special=add)
+        if messages is None:
+            return self.client.tokenize(text, add_special=add)
+        spans = content_spans(text, [m.content for m in messages])
+        return self.client.tokenize_prompt(text, spans, add_special=add)
 
     def _prepared(self, messages: list[Message], turn: Turn) -> tuple[list[Message], Callable[[list[Message]], str]]:
         """The conversation as the model sees it (persona, seed turns, tools), and how to render it."""
@@ -89,7 +97,7 @@ class LoadedModel:
     def count_tokens(self, messages: list[Message], turn: Turn | None = None) -> int:
         """How many tokens the conversation's prompt takes, whole (nothing is trimmed or generated)."""
         prepared, render = self._prepared(messages, turn or Turn())
-        return len(self.tokens_for(render(prepared)))
+        return len(self.tokens_for(render(prepared), prepared))
 
     def chat_job(self, messages: list[Message], options: Options,
                  turn: Turn | None = None) -> tuple[Job, list[Notice], OutputParser]:
@@ -102,7 +110,7 @@ class LoadedModel:
 
         def encode(ms: list[Message]) -> list[int]:
             rendered[0] = render(ms)
-            return self.tokens_for(rendered[0])
+            return self.tokens_for(rendered[0], ms)
 
         fitted = fit_messages(messages, encode, self.n_ctx, reserve_for_answer(self.n_ctx, options.num_predict))
         if fitted.dropped:
