@@ -27,3 +27,23 @@ def test_flash_attention_refuses_anything_but_its_three_values(value: object) ->
         Settings().merged({"flash_attention": value})
     assert caught.value.field == "flash_attention"
     assert "auto, on, off" in caught.value.message
+
+
+@pytest.mark.parametrize(("value", "host", "port"), [
+    ("127.0.0.1", "127.0.0.1", 11435), ("127.0.0.1:8080", "127.0.0.1", 8080), ("::1", "::1", 11435),
+    ("[::1]", "::1", 11435), ("[::1]:8080", "::1", 8080), ("0.0.0.0:9000", "0.0.0.0", 9000),
+    ("fe80::1", "fe80::1", 11435),
+])
+def test_hearth_host_reads_ipv6_addresses_with_and_without_a_port(value: str, host: str, port: int, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HEARTH_PORT", raising=False)
+    monkeypatch.setenv("HEARTH_HOST", value)
+    settings = load_settings(home=tmp_path)
+    assert (settings.host, settings.port) == (host, port)
+
+
+def test_a_malformed_bracketed_host_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HEARTH_HOST", "[::1]8080")
+    with pytest.raises(InvalidOptionError) as caught:
+        load_settings(home=tmp_path)
+    assert caught.value.field == "host"

@@ -81,11 +81,29 @@ def load_settings(flags: dict[str, Any] | None = None, *, home: Path | None = No
         value = os.environ.get("HEARTH_" + name.upper())
         if value is not None and value != "":
             env[name] = value
-    host = env.get("host")
-    if isinstance(host, str) and ":" in host and not host.startswith("["):
-        env["host"], env["port"] = host.rsplit(":", 1)
+    if isinstance(env.get("host"), str):
+        env["host"], port = split_host(env["host"])
+        if port is not None:
+            env["port"] = port
     settings = settings.merged(env)
     return settings.merged(flags or {})
+
+
+def split_host(value: str) -> tuple[str, str | None]:
+    """`host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address → (host, port or None)."""
+    value = value.strip()
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        if rest.startswith(":") and rest[1:]:
+            return host, rest[1:]
+        if rest:
+            raise InvalidOptionError(f"cannot read {value!r} as host:port", field="host",
+                                     hint="write an IPv6 address with a port as [::1]:8080")
+        return host, None
+    if value.count(":") == 1:
+        host, port = value.split(":")
+        return host, port
+    return value, None  # a name, an IPv4 address, or a bare IPv6 address such as ::1
 
 
 def _convert(name: str, value: Any) -> Any:

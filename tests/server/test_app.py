@@ -258,6 +258,12 @@ def test_metrics_count_requests_and_tokens(client: TestClient) -> None:
     text = client.get("/metrics").text
     assert 'hearth_http_requests_total{method="POST",route="/api/generate",status="200"} 1' in text
     assert 'route="other",status="404"' in text and "/nothing" not in text
+    for i in range(3):  # made-up methods and model names do not make new label series
+        client.request(f"FOO{i}", "/api/tags")
+        client.get(f"/v1/models/made-up-{i}")
+    text = client.get("/metrics").text
+    assert "FOO" not in text and "made-up" not in text
+    assert 'method="other",route="/api/tags"' in text and 'route="/v1/models/{model:path}",status="404"} 3' in text
     assert 'hearth_tokens_total{kind="completion"} 6' in text
     assert 'hearth_generations_total{reason="stop"} 1' in text
     for name in ("hearth_queue_depth", "hearth_models_loaded", "hearth_generations_in_flight"):

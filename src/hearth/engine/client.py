@@ -10,8 +10,10 @@ waits forever.
 from __future__ import annotations
 
 import itertools
+import logging
 import multiprocessing as mp
 import queue
+import signal
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -21,6 +23,7 @@ from hearth.engine.entry import worker_main
 from hearth.engine.jobs import Job, WorkerConfig
 from hearth.types import Done, Event, Sink
 
+log = logging.getLogger("hearth.engine")
 _CRASHED = "the model worker stopped unexpectedly (it may have crashed or run out of memory)"
 
 
@@ -40,6 +43,7 @@ class WorkerClient:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.alive = True
+        self._closing = False
         self.info = self._await_ready(start_timeout)
         self._reader = threading.Thread(target=self._read, name="hearth-worker-reader", daemon=True)
         self._reader.start()
@@ -167,6 +171,15 @@ class WorkerClient:
             sink(event)
 
     def _on_exit(self) -> None:
+        self.alive = False
+        if not self._closing:  # not asked to stop: say how it died (the answers only say that it did)
+            self.process.join(timeout=1.0)
+            code = self.process.exitcode
+            if code is not None and code < 0:
+                name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+                log.error("the model worker (pid %s) was killed by %s", self.process.pid, name)
+            else:
+                log.error("the model worker (pid %s) exited unexpectedly (exit code %s)", self.process.pid, code)
         with self._lock:
             self.alive = False
             sinks, self._sinks = self._sinks, {}
@@ -178,6 +191,7 @@ class WorkerClient:
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the worker (politely, then by force)."""
+        self._closing = True
         if self.process.is_alive():
             try:
                 self._send(("shutdown",))
@@ -190,6 +204,7 @@ class WorkerClient:
 
     def kill(self) -> None:
         """Kill the worker process at once."""
+        self._closing = True
         if self.process.is_alive():
             self.process.kill()
             self.process.join(5)

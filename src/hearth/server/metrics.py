@@ -8,12 +8,9 @@ from collections import Counter
 from hearth.service import Running
 from hearth.types import Done
 
-# Paths are labelled by route, never by raw path, so a scanner cannot grow the label set without bound.
-KNOWN_PATHS = frozenset({
-    "/", "/health", "/metrics", "/openapi.json", "/v1/models", "/v1/chat/completions", "/v1/completions",
-    "/v1/embeddings", "/api/version", "/api/tags", "/api/show", "/api/ps", "/api/chat", "/api/generate",
-    "/api/embed", "/api/embeddings", "/api/delete", "/api/copy",
-})
+# Requests are labelled by route template and by a known method, never by raw path or method, so a scanner
+# cannot grow the label set without bound.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 
 
 class Metrics:
@@ -26,14 +23,11 @@ class Metrics:
         self.generations: Counter[str] = Counter()
         self.in_flight = 0
 
-    def observe(self, method: str, path: str, status: int) -> None:
-        """One finished HTTP request."""
-        if path.startswith("/v1/models/"):
-            path = "/v1/models/{model}"
-        elif path not in KNOWN_PATHS:
-            path = "other"
+    def observe(self, method: str, route: str | None, status: int) -> None:
+        """One finished HTTP request, by the template of the route that answered it (None: no route did)."""
+        verb = method if method in METHODS else "other"
         with self._lock:
-            self.requests[(method, path, status)] += 1
+            self.requests[(verb, route or "other", status)] += 1
 
     def started(self) -> None:
         """A generation started."""

@@ -175,7 +175,7 @@ class Guard:
     """ASGI middleware applying a `Policy` to every HTTP request; `observe` is told each final status."""
 
     def __init__(self, app: ASGIApp, policy: Policy,
-                 observe: Callable[[str, str, int], None] | None = None) -> None:
+                 observe: Callable[[str, str | None, int], None] | None = None) -> None:
         self.app = app
         self.policy = policy
         self.observe = observe
@@ -202,8 +202,8 @@ class Guard:
         try:
             await self._guarded(scope, receive, observed_send, path, method, headers)
         finally:
-            if self.observe is not None:
-                self.observe(method, path, status[0] or 500)
+            if self.observe is not None:  # routing put the matched route (its path template) in the scope
+                self.observe(method, getattr(scope.get("route"), "path", None), status[0] or 500)
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send, path: str, method: str,
                        headers: dict[bytes, bytes]) -> None:
@@ -236,7 +236,6 @@ class Guard:
                 await reject(send, _too_large(policy.max_body), path, cors)
                 return
         if method in ("POST", "PUT", "DELETE", "PATCH") and b"json" not in headers.get(b"content-type", b""):
-            scope = dict(scope)
             scope["headers"] = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-type"]
             scope["headers"].append((b"content-type", b"application/json"))
         await self._forward(scope, receive, send, path, cors)
