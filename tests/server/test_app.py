@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import struct
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
@@ -268,3 +269,15 @@ def test_metrics_count_requests_and_tokens(client: TestClient) -> None:
     assert 'hearth_generations_total{reason="stop"} 1' in text
     for name in ("hearth_queue_depth", "hearth_models_loaded", "hearth_generations_in_flight"):
         assert f"\n{name} " in text
+
+
+def test_api_errors_do_not_spell_out_this_machines_paths(client: TestClient, fake: FakeHearth) -> None:
+    from hearth.errors import StoreError
+    from hearth.paths import hearth_home
+
+    fake.fail = StoreError(f"cannot read {hearth_home()}/blobs/sha256-ab: permission denied",
+                           hint=f"check {Path.home()}/.config")
+    body = client.post("/api/chat", json={"model": "fake", "messages": [{"role": "user", "content": "hi"}],
+                                          "stream": False}).json()
+    assert str(hearth_home()) not in str(body) and str(Path.home()) not in str(body)
+    assert "$HEARTH_HOME/blobs/sha256-ab" in body["error"] and "~/.config" in body["hint"]

@@ -10,6 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from hearth.config import Settings
+from hearth.errors import InvalidOptionError
 from hearth.server import check_bind
 from hearth.server.security import Policy
 from tests.server.fakes import FakeHearth
@@ -156,3 +157,13 @@ def test_non_loopback_bind_needs_a_key() -> None:
         check_bind(Settings(host=host, api_key="k"))
     for host in ("127.0.0.1", "localhost", "::1", "127.0.0.2"):
         check_bind(Settings(host=host))
+
+
+def test_every_origin_allowed_warns_on_loopback_and_refuses_beyond_it(capsys: pytest.CaptureFixture[str]) -> None:
+    check_bind(Settings(host="127.0.0.1", cors_origins=("*",)))
+    assert "every web page" in capsys.readouterr().err
+    check_bind(Settings(host="127.0.0.1", cors_origins=("https://app.example",)))
+    assert capsys.readouterr().err == ""
+    with pytest.raises(InvalidOptionError) as caught:
+        check_bind(Settings(host="0.0.0.0", api_key="k", cors_origins=("*",)))
+    assert caught.value.field == "cors_origins"

@@ -14,9 +14,11 @@ extra `hint` field.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from hearth import errors
+from hearth.paths import hearth_home
 
 _STATUS: list[tuple[type[Exception], int]] = [  # most specific first
     (errors.InvalidRequestError, 400),
@@ -79,7 +81,16 @@ def from_exception(err: BaseException) -> WireError:
     field = err.field if isinstance(err, errors.InvalidRequestError) else None
     retry = err.retry_after if isinstance(err, errors.BusyError) else (5 if status == 503 else None)
     code = _code(err)
-    return WireError(status, err.message, err.hint, field, code, retry)
+    hint = scrub(err.hint) if err.hint else None
+    return WireError(status, scrub(err.message), hint, field, code, retry)
+
+
+def scrub(text: str) -> str:
+    """`text` without this machine's paths: HEARTH_HOME and the user's home folder are named, not spelled out."""
+    for folder, name in ((str(hearth_home()), "$HEARTH_HOME"), (str(Path.home()), "~")):
+        if folder and folder != "/":
+            text = text.replace(folder, name)
+    return text
 
 
 def _code(err: errors.HearthError) -> str | None:

@@ -17,7 +17,16 @@ from hearth.server.security import is_loopback
 
 
 def check_bind(settings: Settings) -> None:
-    """Refuse to listen beyond this machine without an API key (InvalidOptionError explains why)."""
+    """Refuse to listen beyond this machine without an API key, or with every web origin allowed."""
+    any_origin = any(o.strip() == "*" for o in settings.cors_origins)
+    if any_origin and not is_loopback(settings.host):
+        raise InvalidOptionError(
+            "refusing to listen beyond this machine with cors_origins = \"*\": any web page its users open "
+            "could call the API with their browsers", field="cors_origins",
+            hint="list the exact origins that may call the API (--cors-origin https://app.example)")
+    if any_origin:
+        print("Warning: cors_origins \"*\" lets every web page you open call this server's API.",
+              file=sys.stderr, flush=True)
     if is_loopback(settings.host) or settings.api_key:
         return
     where = settings.host or "all interfaces"
