@@ -6,6 +6,7 @@ Each field's description feeds `hearth serve --help` and docs/configuration.md. 
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from dataclasses import dataclass, field, fields, replace
@@ -46,6 +47,9 @@ class Settings:
     flash_attention: str = _doc("llama.cpp's flash attention: off, on or auto (llama.cpp's choice, on for CPUs). "
                                 "Off is faster on CPUs for chat, whose histories grow (docs/benchmarks.md).", "off")
     max_body_bytes: int = _doc("Largest request body the server accepts.", 8 * 1024 * 1024)
+    request_timeout: float = _doc("Seconds a client may take to send a request's headers, or to send each part "
+                                  "of its body, before the server gives up on it.", 30.0)
+    max_connections: int = _doc("Connections the server serves at once; more are answered 503.", 128)
     history: bool = _doc("Record conversations in the local history database (false = record nothing).", True)
     history_days: int = _doc("Delete conversations not touched for this many days (0 = keep forever).", 0)
 
@@ -122,6 +126,11 @@ def _convert(name: str, value: Any) -> Any:
             return int(value)
         if kind == "bool":
             return _boolean(value)
+        if kind == "float":
+            number = float(value)
+            if isinstance(value, bool) or not math.isfinite(number) or number <= 0:
+                raise ValueError
+            return number
         if name in _CHOICES:
             text = str(value).strip().lower()
             if text not in _CHOICES[name]:

@@ -62,6 +62,8 @@ class WireError:
             out["Retry-After"] = str(self.retry_after)
         if self.status == 401:
             out["WWW-Authenticate"] = "Bearer"
+        if self.status == 408:  # the client stalled mid-body: what is left of it cannot be trusted
+            out["Connection"] = "close"
         return out
 
 

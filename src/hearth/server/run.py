@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import socket
 import sys
 import threading
 from types import FrameType
 
+import h11
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from hearth.config import Settings
 from hearth.errors import HearthError, InvalidOptionError
@@ -55,6 +58,42 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+class _TimedH11(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, which closes a connection whose request headers do not arrive in time.
+
+    uvicorn times out idle keep-alive connections, but not a first request trickled in byte by byte (a
+    slowloris), which would otherwise hold a connection, and a slot of `max_connections`, forever.
+    """
+
+    header_timeout = 30.0
+    _header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._header_timer = self.loop.call_later(self.header_timeout, self._headers_too_slow)
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        if self._header_timer is not None and self.conn.their_state is not h11.IDLE:
+            self._header_timer.cancel()  # the headers are in: from here the body timeout applies
+            self._header_timer = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+        super().connection_lost(exc)
+
+    def _headers_too_slow(self) -> None:
+        self._header_timer = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self.transport.close()
+
+
+def protocol(settings: Settings) -> type[H11Protocol]:
+    """The HTTP protocol class for a server with `settings` (its header timeout)."""
+    return type("TimedH11", (_TimedH11,), {"header_timeout": max(0.1, settings.request_timeout)})
+
+
 class _Server(uvicorn.Server):
     """uvicorn's server, which first ends the running answers when asked to stop."""
 
@@ -79,7 +118,8 @@ def serve(settings: Settings) -> None:
     service = Hearth(settings)
     app = create_app(service, settings, own_service=True)
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5,
-                            lifespan="on", http="h11", loop="asyncio", server_header=False)
+                            lifespan="on", http=protocol(settings), loop="asyncio", server_header=False,
+                            limit_concurrency=max(1, settings.max_connections))
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     auth = "an API key is required" if settings.api_key else "no API key (loopback only)"
     print(f"Hearth is listening on http://{host}:{settings.port} — OpenAI and Anthropic APIs at /v1, "

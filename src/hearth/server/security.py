@@ -24,6 +24,7 @@ It is plain ASGI (not Starlette's BaseHTTPMiddleware) so streamed tokens pass th
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import hmac
 import ipaddress
@@ -55,6 +56,23 @@ class BodyTooLarge(HTTPException):
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"the request body is larger than the {limit}-byte limit")
         self.limit = limit
+
+    def answer(self) -> wire.WireError:
+        """The 413 to answer with."""
+        return _too_large(self.limit)
+
+
+class BodyTimeout(HTTPException):
+    """The client stopped sending its request body (`request_timeout` passed between two parts)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(408, f"the request body did not arrive within {seconds:g} s")
+        self.seconds = seconds
+
+    def answer(self) -> wire.WireError:
+        """The 408 to answer with."""
+        return wire.WireError(408, f"the request body did not arrive within {self.seconds:g} s",
+                              hint="send the whole body at once, or raise request_timeout")
 
 
 def is_loopback(host: str) -> bool:
@@ -98,6 +116,7 @@ class Policy:
     any_origin: bool
     api_key: bytes | None
     max_body: int
+    body_timeout: float = 30.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
@@ -120,7 +139,7 @@ class Policy:
             any_host="*" in extra, origins=frozenset(origins),
             any_origin=any(o.strip() == "*" for o in settings.cors_origins),
             api_key=settings.api_key.encode() if settings.api_key else None,
-            max_body=max(1, settings.max_body_bytes),
+            max_body=max(1, settings.max_body_bytes), body_timeout=max(0.1, settings.request_timeout),
         )
 
     def host_allowed(self, header: str | None) -> bool:
@@ -245,14 +264,21 @@ class Guard:
         limit = self.policy.max_body
         received = 0
         started = False
+        body_done = False
 
         async def counted_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done
+            if body_done:  # later reads only wait for the client to hang up, as long as the answer takes
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.policy.body_timeout)
+            except asyncio.TimeoutError:
+                raise BodyTimeout(self.policy.body_timeout) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
                     raise BodyTooLarge(limit)
+                body_done = not message.get("more_body", False)
             return message
 
         async def cors_send(message: Message) -> None:
@@ -265,10 +291,10 @@ class Guard:
 
         try:
             await self.app(scope, counted_receive, cors_send)
-        except BodyTooLarge:
+        except (BodyTooLarge, BodyTimeout) as err:
             if started:
                 raise
-            await reject(send, _too_large(limit), path, cors)
+            await reject(send, err.answer(), path, cors)
 
 
 def _too_large(limit: int) -> wire.WireError:
