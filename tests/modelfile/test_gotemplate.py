@@ -94,6 +94,8 @@ def test_text_that_looks_like_jinja_stays_text() -> None:
     ("\n\n{{ .Sytem }}", 3, "unknown field .Sytem"),
     ("{{ frobnicate .Prompt }}", 1, "'frobnicate' is not supported"),
     ("{{ eq .Prompt }}", 1, "wrong number of arguments"),
+    ("{{ $a%}RAW{%set_y = .Prompt }}", 1, "only $variables"),  # no Jinja can be smuggled in as a name
+    ("x\n{{ $a.b := .Prompt }}", 2, "only $variables"),
 ])
 def test_unsupported_or_broken_templates_name_their_line(template: str, line: int, words: str) -> None:
     with pytest.raises(GoTemplateError) as caught:

@@ -281,3 +281,14 @@ def test_api_errors_do_not_spell_out_this_machines_paths(client: TestClient, fak
                                           "stream": False}).json()
     assert str(hearth_home()) not in str(body) and str(Path.home()) not in str(body)
     assert "$HEARTH_HOME/blobs/sha256-ab" in body["error"] and "~/.config" in body["hint"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_bad_conversation_id_is_refused_before_any_answer(client: TestClient, fake: FakeHearth,
+                                                            stream: bool) -> None:
+    for route, body in (("/v1/chat/completions", {"model": "fake", "messages": [{"role": "user", "content": "hi"}]}),
+                        ("/api/chat", {"model": "fake", "messages": [{"role": "user", "content": "hi"}]})):
+        for bad in ("a:b", "x" * 65, "../etc", 7):
+            response = client.post(route, json={**body, "stream": stream, "conversation_id": bad})
+            assert response.status_code == 400 and "conversation" in response.text, (route, bad)
+    assert fake.calls == []  # nothing was generated

@@ -223,8 +223,8 @@ def _declarations(tokens: list[str], parsed: _Parsed, line: int) -> list[str]:
     for i, token in enumerate(tokens):
         if token in (":=", "="):
             names = [t for t in tokens[:i] if t != ","]
-            if not names or not all(t.startswith("$") and "." not in t for t in names):
-                raise GoTemplateError(line, "only $variables can be declared or assigned")
+            if not names or not all(t.startswith("$") and _IDENT.fullmatch(t[1:]) for t in names):
+                raise GoTemplateError(line, "only $variables (letters, digits, _) can be declared or assigned")
             if len(names) > (2 if parsed.keyword == "range" else 1):
                 raise GoTemplateError(line, "too many variables in one declaration")
             parsed.variables, parsed.assign = [n[1:] for n in names], token == "="
