@@ -19,6 +19,7 @@ status codes and protocol error bodies *by class* (see `hearth.server.errors`), 
     ├── InsufficientStorageError     not enough free disk space for a download (→ 507)
     ├── DownloadError                a model could not be fetched from Hugging Face or failed verification (→ 502)
     ├── BusyError                    the request queue is full (→ 503, Retry-After)
+    ├── ClientGoneError              the client went away before its answer started (nobody to tell)
     └── EngineError                  llama.cpp failed to load or run a model (→ 500)
         └── WorkerCrashedError       the worker process running a model died (→ 503)
 """
@@ -97,6 +98,10 @@ class BusyError(HearthError):
     def __init__(self, message: str, *, hint: str | None = None, retry_after: int = 1) -> None:
         super().__init__(message, hint=hint)
         self.retry_after = retry_after
+
+
+class ClientGoneError(HearthError):
+    """The client went away while its request was being prepared; the work stopped."""
 
 
 class EngineError(HearthError):

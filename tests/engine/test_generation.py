@@ -193,3 +193,16 @@ def test_control_tokens_typed_in_a_message_stay_text(hearth: Hearth) -> None:
     finally:
         for g in (generation, single, normal):
             g.close()
+
+
+def test_a_request_whose_client_left_stops_before_answering(hearth: Hearth) -> None:
+    import threading
+
+    from hearth.errors import ClientGoneError
+
+    gone = threading.Event()
+    gone.set()
+    long_chat = [Message("user" if i % 2 == 0 else "assistant", "words " * 50) for i in range(401)]
+    with pytest.raises(ClientGoneError):
+        hearth.chat("smollm2:135m", long_chat, parse_options({**GREEDY, "num_ctx": 512}), cancel=gone)
+    assert all(m.in_flight == 0 for m in hearth.ps())  # the model was handed back

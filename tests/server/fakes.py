@@ -191,7 +191,7 @@ class FakeHearth:
         return FakeGeneration(self, loaded, n, self.delay)
 
     def chat(self, model: str, messages: list[Message], options: Options | None = None, *,
-             keep_alive: float | None = None, turn: Any = None) -> FakeGeneration:
+             keep_alive: float | None = None, turn: Any = None, cancel: Any = None) -> FakeGeneration:
         self.calls.append(("chat", (model, messages, options, keep_alive)))
         return self._generation(model, options)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
 from hearth.config import Settings
-from hearth.errors import HearthError
+from hearth.errors import ClientGoneError, HearthError
 from hearth.server.metrics import Metrics
 from hearth.server.native import NativeRequest
 from hearth.server.streaming import Encoder, EventStream, Feed, collect, open_generation, run_blocking
@@ -39,10 +40,10 @@ class Runtime:
         for feed in list(self.feeds):
             feed.cancel(reason)
 
-    def _start(self, native: NativeRequest) -> Generation:
+    def _start(self, native: NativeRequest, cancel: threading.Event) -> Generation:
         if native.messages is not None:
             return self.service.chat(native.model, native.messages, native.options, keep_alive=native.keep_alive,
-                                     turn=native.turn)
+                                     turn=native.turn, cancel=cancel)
         return self.service.generate(native.model, native.prompt or "", native.options, system=native.system,
                                      raw=native.raw, keep_alive=native.keep_alive)
 
@@ -53,7 +54,11 @@ class Runtime:
         `after` runs on a thread once the answer is complete (to store it); without it a `conversation_id`
         records the exchange in the history.
         """
-        generation = await open_generation(lambda: self._start(native))
+        cancel = threading.Event()  # set if the client hangs up while its prompt is being prepared
+        try:
+            generation = await open_generation(lambda: self._start(native, cancel), request.receive, cancel)
+        except ClientGoneError:
+            return Response(status_code=CLIENT_CLOSED)
         try:
             feed = Feed(generation, self.metrics.finished)
         except BaseException:

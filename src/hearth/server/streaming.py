@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -52,8 +53,13 @@ async def run_blocking(fn: Callable[..., Any], *args: Any) -> Any:
     return await anyio.to_thread.run_sync(fn, *args)
 
 
-async def open_generation(start: Callable[[], Generation]) -> Generation:
-    """Call `start` on a thread; if the caller is cancelled meanwhile, give the model back."""
+async def open_generation(start: Callable[[], Generation], receive: Receive | None = None,
+                          cancel: threading.Event | None = None) -> Generation:
+    """Call `start` on a thread; if the caller is cancelled meanwhile, give the model back.
+
+    With `receive` and `cancel`, a client that disconnects while `start` runs sets `cancel`, which the
+    service checks as it prepares the prompt, so the work stops instead of finishing for nobody.
+    """
     opened: list[Generation] = []
 
     def call() -> Generation:
@@ -61,12 +67,19 @@ async def open_generation(start: Callable[[], Generation]) -> Generation:
         opened.append(generation)
         return generation
 
+    watcher = None
+    if receive is not None and cancel is not None:
+        watcher = asyncio.ensure_future(_until_disconnect(receive))
+        watcher.add_done_callback(lambda task: None if task.cancelled() else cancel.set())
     try:
         return await anyio.to_thread.run_sync(call)
     except BaseException:
         for generation in opened:
             generation.close()
         raise
+    finally:
+        if watcher is not None:
+            watcher.cancel()
 
 
 class Bridge(Generic[T]):

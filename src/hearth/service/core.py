@@ -8,6 +8,7 @@ conversations (`conversations`, see `hearth.service.conversations`).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,16 +75,20 @@ class Hearth:
         loaded = self.scheduler.acquire(model, num_ctx=num_ctx, keep_alive=keep_alive)
         return loaded, loaded.options(options), 0 if was_loaded else loaded.load_ns
 
-    def chat(self, model: str, messages: list[Message], options: Options | None = None,
-             *, keep_alive: float | None = None, turn: Turn | None = None) -> Generation:
-        """Answer the last message of a conversation with `model` (with tools/thinking per `turn`)."""
+    def chat(self, model: str, messages: list[Message], options: Options | None = None, *,
+             keep_alive: float | None = None, turn: Turn | None = None,
+             cancel: threading.Event | None = None) -> Generation:
+        """Answer the last message of a conversation with `model` (with tools/thinking per `turn`).
+
+        `cancel`, once set, stops the preparation (fitting a long conversation) with ClientGoneError.
+        """
         if not messages:
             raise InvalidRequestError("a chat needs at least one message", field="messages")
         if len(messages) > MAX_MESSAGES:
             raise InvalidRequestError(f"at most {MAX_MESSAGES} messages are allowed", field="messages")
         loaded, opts, load_ns = self._acquire(model, options, keep_alive)
         try:
-            job, notices, parser = loaded.chat_job(messages, opts, turn)
+            job, notices, parser = loaded.chat_job(messages, opts, turn, cancel)
         except BaseException:
             self.scheduler.release(loaded)
             raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from hearth.chat.parse import OutputParser, detect_format
 from hearth.chat.tools import fallback_messages, forced_call_grammar
 from hearth.engine import Job, WorkerClient
 from hearth.engine.text import content_spans
-from hearth.errors import ContextOverflowError, InvalidRequestError
+from hearth.errors import ClientGoneError, ContextOverflowError, InvalidRequestError
 from hearth.options import Options, parse_options
 from hearth.store import Manifest
 from hearth.types import Message, Notice
@@ -99,9 +100,12 @@ class LoadedModel:
         prepared, render = self._prepared(messages, turn or Turn())
         return len(self.tokens_for(render(prepared), prepared))
 
-    def chat_job(self, messages: list[Message], options: Options,
-                 turn: Turn | None = None) -> tuple[Job, list[Notice], OutputParser]:
-        """Render, fit and tokenize a conversation; notices say what had to be trimmed."""
+    def chat_job(self, messages: list[Message], options: Options, turn: Turn | None = None,
+                 cancel: threading.Event | None = None) -> tuple[Job, list[Notice], OutputParser]:
+        """Render, fit and tokenize a conversation; notices say what had to be trimmed.
+
+        Setting `cancel` (the client went away) stops the fitting at its next step with ClientGoneError.
+        """
         turn = turn or Turn()
         messages, render = self._prepared(messages, turn)
         tools = turn.tools if turn.tool_choice != "none" else []
@@ -109,6 +113,8 @@ class LoadedModel:
         rendered = [""]
 
         def encode(ms: list[Message]) -> list[int]:
+            if cancel is not None and cancel.is_set():
+                raise ClientGoneError("the request was withdrawn before its answer started")
             rendered[0] = render(ms)
             return self.tokens_for(rendered[0], ms)
 
