@@ -89,3 +89,19 @@ def test_fit_of_a_catalog_name_falls_back_to_the_catalog_offline(home: Path) -> 
     report = json.loads(result.stdout)
     assert report["header_read"] is False and "estimated from the catalog" in report["notes"][0]
     assert report["quantization"] == "Q4_K_M"
+
+
+def test_an_unreachable_hub_shows_only_hearths_own_sentence(home: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capfd: pytest.CaptureFixture[str]) -> None:
+    from huggingface_hub.utils import _http
+
+    from hearth.errors import DownloadError
+    from hearth.fit import this_machine
+    from hearth.hub import search
+
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens on the discard port
+    monkeypatch.setattr(_http.time, "sleep", lambda _: None)  # the library's back-off, without the wait
+    with pytest.raises(DownloadError) as caught:
+        search("qwen", this_machine(measure=False), 8 << 30)
+    assert "could not reach Hugging Face" in caught.value.message
+    assert "thrown while requesting" not in capfd.readouterr().err

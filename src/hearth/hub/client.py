@@ -41,6 +41,9 @@ def hf() -> Any:
 
     if os.environ.get("HF_HUB_DISABLE_TELEMETRY") == "1":
         constants.HF_HUB_DISABLE_TELEMETRY = True
+    # its retry notices ("'[Errno -2] ...' thrown while requesting GET ...") would show before Hearth's own
+    # sentence about the same failure: keep only its errors
+    huggingface_hub.utils.logging.set_verbosity_error()
     return huggingface_hub
 
 
