@@ -23,4 +23,19 @@ FLAGS="$ENGINE_CFLAGS"
 echo "Compiling llama.cpp (llama-cpp-python $VERSION) without AMX; this takes about 5 minutes on 2 cores..." >&2
 CMAKE_ARGS="-DCMAKE_C_FLAGS='$FLAGS' -DCMAKE_CXX_FLAGS='$FLAGS'" \
 CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)} \
-  "$PY" -m pip wheel -q --no-deps --no-cache-dir "$SDIST_DIR/llama_cpp_python-$VERSION.tar.gz" -w "$WHEEL_DIR"
+  "$PY" -m pip wheel -q --no-deps --no-cache-dir "$SDIST_DIR/llama_cpp_python-$VERSION.tar.gz" -w "$WHEEL_DIR" &
+build=$!
+started=$(date +%s)
+# pip is silent while the compiler works: say every 30 s that it still is, so nobody thinks it hung
+( while sleep 30 && kill -0 "$build" 2>/dev/null; do
+    echo "  still compiling llama.cpp... $(( $(date +%s) - started )) s so far" >&2
+  done ) &
+ticker=$!
+status=0
+wait "$build" || status=$?
+kill "$ticker" 2>/dev/null || true
+if [ "$status" -ne 0 ]; then
+  echo "Compiling llama.cpp failed (status $status): see the compiler's messages above." >&2
+  exit "$status"
+fi
+echo "Compiled llama.cpp in $(( $(date +%s) - started )) s." >&2
