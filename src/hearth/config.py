@@ -46,6 +46,8 @@ class Settings:
     num_threads: int = _doc("Threads for decoding (0 = physical cores).", 0)
     flash_attention: str = _doc("llama.cpp's flash attention: off, on or auto (llama.cpp's choice, on for CPUs). "
                                 "Off is faster on CPUs for chat, whose histories grow (docs/benchmarks.md).", "off")
+    kv_cache_type: str = _doc("Element type of the KV cache: f16, q8_0 (half the memory) or q4_0 (a quarter); "
+                              "quantized caches need flash_attention on or auto.", "f16")
     max_body_bytes: int = _doc("Largest request body the server accepts.", 8 * 1024 * 1024)
     request_timeout: float = _doc("Seconds a client may take to send a request's headers, or to send each part "
                                   "of its body, before the server gives up on it.", 30.0)
@@ -59,7 +61,7 @@ class Settings:
 
 
 _TYPES = {f.name: f.type for f in fields(Settings)}
-_CHOICES = {"flash_attention": ("auto", "on", "off")}
+_CHOICES = {"flash_attention": ("auto", "on", "off"), "kv_cache_type": ("f16", "q4_0", "q8_0")}
 
 
 def describe() -> list[tuple[str, str, Any]]:

@@ -5,8 +5,8 @@ Only `hearth.engine.llama` imports `llama_cpp`, and only worker processes import
 """
 
 from hearth.engine.client import WorkerClient
-from hearth.engine.jobs import FLASH_ATTN, Job, WorkerConfig
+from hearth.engine.jobs import FLASH_ATTN, KV_TYPES, Job, WorkerConfig
 from hearth.engine.sizing import default_context, kv_bytes_per_token, physical_cores
 
-__all__ = ["FLASH_ATTN", "Job", "WorkerClient", "WorkerConfig", "default_context", "kv_bytes_per_token",
+__all__ = ["FLASH_ATTN", "KV_TYPES", "Job", "WorkerClient", "WorkerConfig", "default_context", "kv_bytes_per_token",
            "physical_cores"]

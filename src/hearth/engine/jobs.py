@@ -23,6 +23,8 @@ class Job:
 
 # the `flash_attention` setting's values → llama.cpp's llama_flash_attn_type (WorkerConfig.flash_attn)
 FLASH_ATTN = {"auto": -1, "off": 0, "on": 1}
+# the `kv_cache_type` setting's values → ggml_type (WorkerConfig.kv_type)
+KV_TYPES = {"f16": 1, "q4_0": 2, "q8_0": 8}
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class WorkerConfig:
     n_threads: int = 1
     n_threads_batch: int = 1
     flash_attn: int = -1
+    kv_type: int = 1  # ggml_type of the K and V caches (f16)
     use_extra_bufts: bool = True
     embeddings: bool = True
     lora_paths: tuple[str, ...] = ()

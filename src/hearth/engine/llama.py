@@ -179,6 +179,7 @@ class Context:
         n_threads: int = 1,
         n_threads_batch: int | None = None,
         flash_attn: int = -1,
+        kv_type: int = 1,
         embeddings: bool = False,
     ) -> None:
         params = C.llama_context_default_params()
@@ -189,6 +190,7 @@ class Context:
         params.n_threads = n_threads
         params.n_threads_batch = n_threads_batch or n_threads
         params.flash_attn_type = flash_attn
+        params.type_k = params.type_v = kv_type
         params.no_perf = True
         params.kv_unified = False
         if embeddings:

@@ -37,6 +37,7 @@ class _Worker:
         self.ctx = Context(
             self.model, n_ctx=config.n_ctx * config.n_seq, n_seq=config.n_seq, n_batch=config.n_batch,
             n_threads=config.n_threads, n_threads_batch=config.n_threads_batch, flash_attn=config.flash_attn,
+            kv_type=config.kv_type,
         )
         adapters = [self.model.load_adapter(Path(p)) for p in config.lora_paths]
         self.ctx.use_adapters(adapters)

@@ -93,9 +93,10 @@ def label(shape: ModelShape, machine: Machine, budget: int, n_seq: int = 1, n_ct
 
 def assess(
     model: str, shape: ModelShape, machine: Machine, *, budget: int, n_seq: int = 1, n_ctx: int | None = None,
-    quants: dict[str, int] | None = None, notes: list[str] | None = None,
+    quants: dict[str, int] | None = None, notes: list[str] | None = None, kv_type: str = "f16",
 ) -> FitReport:
     """The full verdict for `shape` here; `quants` maps the other available quantizations to their file sizes."""
+    shape = shape.with_kv(kv_type)
     ctx = context_for(shape, machine, n_seq, n_ctx)
     est = estimate(shape, ctx, n_seq)
     comfortable = min(budget, int(machine.available * COMFORT))

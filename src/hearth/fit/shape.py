@@ -19,6 +19,8 @@ from hearth.store.gguf import GGUFHeader, GGUFInfo, read_gguf_header
 
 DEFAULT_VOCAB = 128_000
 KV_BYTES_PER_VALUE = 2  # llama.cpp's default K and V cache type is f16
+# bytes per value of each KV cache type, relative to f16 (q8_0: 34 bytes per 32 values, q4_0: 18)
+KV_FACTORS = {"f16": 1.0, "q8_0": 34 / 64, "q4_0": 18 / 64}
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class ModelShape:
     experts: int = 0
     experts_used: int = 0
     exact: bool = True
+    kv_type: str = "f16"  # the KV cache's element type this model would be loaded with
 
     @classmethod
     def from_header(cls, header: GGUFHeader) -> ModelShape:
@@ -99,7 +102,12 @@ class ModelShape:
     @property
     def kv_bytes_per_token(self) -> int:
         """K and V cache bytes one context token costs across all layers (f16)."""
-        return self.n_layer * self.n_head_kv * (self.key_length + self.value_length) * KV_BYTES_PER_VALUE
+        per_token = self.n_layer * self.n_head_kv * (self.key_length + self.value_length) * KV_BYTES_PER_VALUE
+        return int(per_token * KV_FACTORS[self.kv_type])
+
+    def with_kv(self, kv_type: str) -> ModelShape:
+        """The same model with its KV cache in `kv_type` (f16, q8_0 or q4_0)."""
+        return replace(self, kv_type=kv_type)
 
     def with_quant(self, quant: str, weights_bytes: int | None = None) -> ModelShape:
         """The same model in another quantization (size given, or estimated from the parameter count)."""

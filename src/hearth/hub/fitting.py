@@ -21,13 +21,13 @@ from hearth.units import size_text
 
 
 def fit_report(store: ModelStore, name: str, machine: Machine, *, budget: int, n_seq: int = 1,
-               n_ctx: int | None = None) -> FitReport:
+               n_ctx: int | None = None, kv_type: str = "f16") -> FitReport:
     """The fit verdict for `name`: local if it is in the store, otherwise from the hub without downloading."""
     if not is_hub_reference(name):
         local = _local(store, name)
         if local is not None:
             manifest, shape = local
-            return assess(manifest.name, shape, machine, budget=budget, n_seq=n_seq, n_ctx=n_ctx)
+            return assess(manifest.name, shape, machine, budget=budget, n_seq=n_seq, n_ctx=n_ctx, kv_type=kv_type)
     match = None if is_hub_reference(name) else lookup(name)
     if match is None and not is_hub_reference(name):
         raise NotFoundError(f"{name!r} is neither a model you have nor one in Hearth's catalog",
@@ -39,13 +39,13 @@ def fit_report(store: ModelStore, name: str, machine: Machine, *, budget: int, n
             raise
         shape = ModelShape.from_catalog(match.entry.as_dict(), match.quant)
         note = f"estimated from the catalog: the hub could not be reached ({err.message})"
-        return assess(str(match.local_name), shape, machine, budget=budget, n_seq=n_seq, n_ctx=n_ctx,
+        return assess(str(match.local_name), shape, machine, budget=budget, n_seq=n_seq, n_ctx=n_ctx, kv_type=kv_type,
                       notes=[note])
     shape, handle = remote_shape(plan.file, plan.listing.commit)
     sizes = {q: f.size for q, f in plan.listing.quants().items()}
     note = (f"read {plan.file.filename}'s header from hf.co/{plan.listing.repo_id}: "
             f"{size_text(handle.fetched)} of {size_text(plan.file.size)}")
-    return assess(f"{plan.local_name}", shape, machine, budget=budget, n_seq=n_seq, n_ctx=n_ctx,
+    return assess(f"{plan.local_name}", shape, machine, budget=budget, n_seq=n_seq, n_ctx=n_ctx, kv_type=kv_type,
                   quants=sizes or None, notes=[note])
 
 

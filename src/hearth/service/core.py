@@ -250,8 +250,8 @@ class Hearth:
         from hearth.fit import this_machine
         from hearth.hub import fit_report
 
-        return fit_report(self.store, name, this_machine(), budget=self.model_budget,
-                          n_seq=self._n_seq, n_ctx=num_ctx or self.settings.num_ctx or None)
+        return fit_report(self.store, name, this_machine(), budget=self.model_budget, n_seq=self._n_seq,
+                          n_ctx=num_ctx or self.settings.num_ctx or None, kv_type=self.settings.kv_cache_type)
 
     def fit_labels(self, manifests: list[Manifest] | None = None) -> dict[str, str]:
         """"fits" / "tight" / "too large" for each local model (default: all), for listings like /api/tags."""
@@ -264,8 +264,8 @@ class Hearth:
                 path = self.store.model_path(manifest)
             except HearthError:
                 path = None
-            labels[manifest.name] = label(model_shape(manifest, path), machine, self.model_budget, self._n_seq,
-                                          self.settings.num_ctx or None)
+            shape = model_shape(manifest, path).with_kv(self.settings.kv_cache_type)
+            labels[manifest.name] = label(shape, machine, self.model_budget, self._n_seq, self.settings.num_ctx or None)
         return labels
 
     def catalog(self) -> list[CatalogRow]:
@@ -276,7 +276,7 @@ class Hearth:
         machine = this_machine(measure=False)
         rows = []
         for entry in entries():
-            shape = ModelShape.from_catalog(entry.as_dict(), entry.quant)
+            shape = ModelShape.from_catalog(entry.as_dict(), entry.quant).with_kv(self.settings.kv_cache_type)
             rows.append(CatalogRow(entry, shape, label(shape, machine, self.model_budget, self._n_seq),
                                    estimate(shape, 4096, 1).total))
         return rows

@@ -20,8 +20,8 @@ from pathlib import Path
 import psutil
 
 from hearth.config import Settings
-from hearth.engine import FLASH_ATTN, WorkerClient, WorkerConfig, default_context, physical_cores
-from hearth.errors import BusyError, HearthError, InsufficientMemoryError
+from hearth.engine import FLASH_ATTN, KV_TYPES, WorkerClient, WorkerConfig, default_context, physical_cores
+from hearth.errors import BusyError, HearthError, InsufficientMemoryError, InvalidOptionError
 from hearth.fit import Estimate, ModelShape, cached_shape, estimate, refusal
 from hearth.service.loaded import LoadedModel
 from hearth.store import Manifest, ModelStore
@@ -92,7 +92,11 @@ class Scheduler:
     def _load(self, manifest: Manifest, num_ctx: int | None) -> LoadedModel:
         n_seq = max(1, self.settings.num_parallel)
         path = self.store.model_path(manifest)
-        shape = model_shape(manifest, path)
+        if self.settings.kv_cache_type != "f16" and self.settings.flash_attention == "off":
+            raise InvalidOptionError(
+                f"a {self.settings.kv_cache_type} KV cache needs flash attention, which is off",
+                hint="set flash_attention = on (or auto), or kv_cache_type = f16", field="kv_cache_type")
+        shape = model_shape(manifest, path).with_kv(self.settings.kv_cache_type)
         n_ctx = num_ctx or self.settings.num_ctx or default_context(
             manifest.info.context_length or 0, shape.kv_bytes_per_token, n_seq)
         predicted = estimate(shape, n_ctx, n_seq, flash_attention=self.settings.flash_attention != "off")
@@ -102,6 +106,7 @@ class Scheduler:
         config = WorkerConfig(str(path), n_ctx=n_ctx, n_seq=n_seq,
                               n_threads=threads, n_threads_batch=threads,
                               flash_attn=FLASH_ATTN[self.settings.flash_attention],
+                              kv_type=KV_TYPES[self.settings.kv_cache_type],
                               cache_bytes=self.settings.prompt_cache_bytes,
                               lora_paths=tuple(str(p) for p in self.store.adapter_paths(manifest)))
         started = time.perf_counter_ns()
