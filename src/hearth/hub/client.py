@@ -43,7 +43,9 @@ def hf() -> Any:
         constants.HF_HUB_DISABLE_TELEMETRY = True
     # its retry notices ("'[Errno -2] ...' thrown while requesting GET ...") would show before Hearth's own
     # sentence about the same failure: keep only its errors
-    huggingface_hub.utils.logging.set_verbosity_error()
+    from huggingface_hub.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
     return huggingface_hub
 
 
