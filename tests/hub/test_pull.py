@@ -309,3 +309,29 @@ def test_a_connection_that_keeps_closing_early_fails_cleanly_and_resumes_later(s
     install(store, resolve(NAME))
     assert models(store) == [LOCAL]
     assert [r.range for r in smol_repo.seen("cdn", "GET")] == [f"bytes={kept}-"]
+
+
+HOSTILE = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+
+
+def test_a_file_whose_chat_template_cannot_be_used_is_refused_and_nothing_is_kept(
+        fake_hub: FakeHub, no_bundled: None, tmp_path: Path) -> None:
+    from hearth.errors import TemplateError
+    from tests.store.store_samples import write_tiny_model
+
+    bad = write_tiny_model(tmp_path / "Hostile-Q8_0.gguf", chat_template=HOSTILE)
+    fake_hub.add_repo("TestOwner/Hostile-GGUF", {"Hostile-Q8_0.gguf": bad})
+    store = ModelStore()
+    with pytest.raises(TemplateError) as caught:
+        install(store, resolve("hf.co/TestOwner/Hostile-GGUF:Q8_0"))
+    assert "cannot be used" in caught.value.message and caught.value.hint
+    assert models(store) == [] and leftovers(store) == []
+    service = Hearth(Settings(history=False), store=store)
+    try:
+        with pytest.raises(TemplateError):
+            service.import_file(bad, "hostile")
+        assert service.list_models() == []
+        good = write_tiny_model(tmp_path / "Fine-Q8_0.gguf")
+        assert service.import_file(good, "fine").name == "fine:latest"
+    finally:
+        service.close()

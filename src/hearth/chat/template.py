@@ -207,6 +207,18 @@ def _environment() -> _Sandbox:
 _ENV = _environment()
 
 
+def refuse_unusable(source: str | None, model: str) -> None:
+    """TemplateError if a model's own chat template fails on an ordinary conversation, so it is not stored."""
+    if not source:
+        return
+    try:
+        ChatTemplate(source).trial()
+    except TemplateError as err:
+        raise TemplateError(f"the chat template inside {model} cannot be used: {err.message}",
+                            hint="use another file of this model, or give it a template with `hearth create`"
+                            ) from None
+
+
 class ChatTemplate:
     """A compiled chat template plus the special-token texts it may reference."""
 

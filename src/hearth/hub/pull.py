@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hearth.chat.template import refuse_unusable
 from hearth.errors import (
     DownloadError,
     HearthError,
@@ -31,6 +32,7 @@ from hearth.errors import (
     IntegrityError,
     InvalidModelFileError,
     NotFoundError,
+    TemplateError,
 )
 from hearth.fit.estimate import estimate
 from hearth.fit.machine import Machine
@@ -40,7 +42,7 @@ from hearth.hub.client import RemoteFile, RepoListing, listing
 from hearth.hub.download import discard, download, partial_path
 from hearth.hub.refs import is_hub_reference, parse_hub_reference
 from hearth.hub.remote import remote_shape
-from hearth.store import Manifest, ModelName, ModelStore, Provenance
+from hearth.store import Manifest, ModelName, ModelStore, Provenance, read_gguf_info
 
 Progress = Callable[[dict[str, Any]], None]
 NOT_PULLABLE_HINT = ("`hearth catalog` lists the short names Hearth knows; any GGUF repository on Hugging Face "
@@ -117,6 +119,12 @@ def _add(store: ModelStore, plan: PullPlan, source: Path) -> Manifest:
     digest = plan.file.digest
     assert digest is not None
     is_partial = source == partial_path(source.parent, digest)
+    try:
+        refuse_unusable(read_gguf_info(source).chat_template, plan.local_name)
+    except TemplateError:
+        if is_partial:
+            discard(source)
+        raise
     try:
         manifest = store.import_file(
             source, plan.local_name, link=True, replace=True, expected_digest=digest,

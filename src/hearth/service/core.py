@@ -198,7 +198,14 @@ class Hearth:
         return self.store.remove(model)
 
     def import_file(self, path: Path, name: str, *, link: bool = False) -> Manifest:
-        """Add a GGUF file under `name` after checking it (hard-linked instead of copied with `link`)."""
+        """Add a GGUF file under `name` after checking it (hard-linked instead of copied with `link`).
+
+        A file whose own chat template fails on an ordinary conversation is refused before it is stored.
+        """
+        from hearth.chat.template import refuse_unusable
+        from hearth.store import read_gguf_info
+
+        refuse_unusable(read_gguf_info(path).chat_template, path.name)
         return self.store.import_file(path, name, link=link)
 
     def import_from(self, tool: str | None, folder: Path | None, only: str | None = None) -> ImportReport:
