@@ -27,8 +27,6 @@ def quantized(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
 def test_a_quantized_kv_cache_answers_correctly(quantized: Hearth) -> None:
     text = quantized.chat("smollm2:135m", QUESTION, parse_options({"temperature": 0, "num_predict": 12})).text()
     assert "Paris" in text
-    [running] = quantized.ps()
-    assert running.memory_estimate > 0
 
 
 def test_the_estimate_counts_the_cache_type() -> None:

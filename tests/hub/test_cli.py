@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,7 @@ def test_an_unreachable_hub_shows_only_hearths_own_sentence(home: Path, monkeypa
         search("qwen", this_machine(measure=False), 8 << 30)
     assert "could not reach Hugging Face" in caught.value.message
     assert "thrown while requesting" not in capfd.readouterr().err
+    # this process had imported huggingface_hub's internals for the patch above: a fresh one has not
+    fresh = subprocess.run([sys.executable, "-c", "from hearth.hub.client import hf; hf()"], capture_output=True,
+                           text=True, timeout=60)
+    assert fresh.returncode == 0, fresh.stderr

@@ -138,7 +138,11 @@ def test_killing_the_worker_mid_stream_ends_with_an_error_event(narrow: ServerPr
     again = ol.generate(model=MODEL, prompt="hi", options={"num_predict": 2})
     assert again.done
     assert next(m["pid"] for m in narrow.ps() if m["name"] == MODEL) != killed
-    assert f"model worker (pid {killed}) was killed by SIGKILL" in narrow.log.read_text(errors="replace")
+    line = f"model worker (pid {killed}) was killed by SIGKILL"
+    deadline = time.monotonic() + 10  # logged once the answers have been told, when the exit code is read
+    while line not in narrow.log.read_text(errors="replace") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert line in narrow.log.read_text(errors="replace")
 
     oa = openai.OpenAI(base_url=narrow.url + "/v1", api_key="x", max_retries=0, timeout=60)
     chunks = oa.completions.create(model=MODEL, prompt=COUNTING, max_tokens=2000, stream=True, temperature=0,

@@ -18,6 +18,7 @@ without a template gets ChatML (`<|im_start|>role ... <|im_end|>`), the most com
 
 from __future__ import annotations
 
+import functools
 import json
 import operator
 import re
@@ -168,29 +169,24 @@ def _tojson(value: Any, indent: int | None = None, ensure_ascii: bool = False, *
     return str(_sized(json.dumps(value, indent=indent, ensure_ascii=ensure_ascii)))
 
 
-def _capped_filter(fn: Any, width_args: tuple[int, ...] = ()) -> Any:
-    """A filter whose numeric width arguments are capped and whose result is sized."""
+def _capped_filter(name: str, fn: Any) -> Any:
+    """Filter `name` under the budget: width arguments capped, a format string's widths checked, result sized."""
+    positions = _WIDTH_ARGS.get(name, ())
 
+    @functools.wraps(fn)  # keeps Jinja's pass_context/pass_environment marker
     def run(*args: Any, **kwargs: Any) -> Any:
         _BUDGET.tick()
-        for i in width_args:
-            if i < len(args) and isinstance(args[i], int) and args[i] > MAX_WIDTH:
-                raise SecurityError(f"a width over {MAX_WIDTH:,} in a template filter")
-        for key in ("width", "indent"):
-            if isinstance(kwargs.get(key), int) and kwargs[key] > MAX_WIDTH:
-                raise SecurityError(f"a width over {MAX_WIDTH:,} in a template filter")
-        if fn.__name__ == "do_format" and args:
+        widths = [args[i] for i in positions if i < len(args)] + [kwargs.get("width"), kwargs.get("indent")]
+        if any(isinstance(w, int) and w > MAX_WIDTH for w in widths):
+            raise SecurityError(f"a width over {MAX_WIDTH:,} in a template filter")
+        if name == "format" and args:
             _check_widths(args[0])
         return _sized(fn(*args, **kwargs))
 
-    for attr in ("jinja_pass_arg",):  # keep Jinja's context/environment passing markers
-        if hasattr(fn, attr):
-            setattr(run, attr, getattr(fn, attr))
-    run.__name__ = getattr(fn, "__name__", "filter")
     return run
 
 
-_WIDTH_FILTERS = {"center": (1,), "indent": (1,), "wordwrap": (2,), "truncate": (), "format": ()}
+_WIDTH_ARGS = {"center": (1,), "indent": (1,), "wordwrap": (2,)}  # where each filter takes its width
 
 
 def _environment() -> _Sandbox:
@@ -199,7 +195,7 @@ def _environment() -> _Sandbox:
     env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
     env.globals["range"] = _guarded_range
     for name, fn in list(env.filters.items()):
-        env.filters[name] = _capped_filter(fn, _WIDTH_FILTERS.get(name, ()))
+        env.filters[name] = _capped_filter(name, fn)
     env.filters["tojson"] = _tojson
     return env
 

@@ -171,23 +171,26 @@ class WorkerClient:
             sink(event)
 
     def _on_exit(self) -> None:
-        self.alive = False
-        if not self._closing:  # not asked to stop: say how it died (the answers only say that it did)
-            self.process.join(timeout=1.0)
-            code = self.process.exitcode
-            if code is not None and code < 0:
-                name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
-                log.error("the model worker (pid %s) was killed by %s", self.process.pid, name)
-            else:
-                log.error("the model worker (pid %s) exited unexpectedly (exit code %s)", self.process.pid, code)
+        asked_to_stop = self._closing  # read now: failing the answers below makes the scheduler close us
         with self._lock:
             self.alive = False
             sinks, self._sinks = self._sinks, {}
             calls, self._calls = self._calls, {}
-        for sink in sinks.values():
+        for sink in sinks.values():  # first the running answers, which must not wait for the exit code
             sink(Done("error", error=_CRASHED))
         for reply in calls.values():
             reply.put(("crashed", None))
+        if not asked_to_stop:  # say how it died (the answers only say that it did)
+            self._log_death()
+
+    def _log_death(self) -> None:
+        self.process.join(timeout=1.0)
+        code = self.process.exitcode
+        if code is not None and code < 0:
+            name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+            log.error("the model worker (pid %s) was killed by %s", self.process.pid, name)
+        else:
+            log.error("the model worker (pid %s) exited unexpectedly (exit code %s)", self.process.pid, code)
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the worker (politely, then by force)."""

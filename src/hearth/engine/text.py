@@ -8,6 +8,7 @@ the output length (llama-cpp-python's high-level API re-decodes the whole comple
 from __future__ import annotations
 
 import codecs
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -75,16 +76,23 @@ class _Tokenizer(Protocol):
     def tokenize(self, text: str, *, add_special: bool = True, parse_special: bool = True) -> list[int]: ...
 
 
-def tokenize_prompt(model: _Tokenizer, text: str, spans: list[tuple[int, int]], add_special: bool) -> list[int]:
+def reads_special(model: _Tokenizer, text: str) -> bool:
+    """True if `text` holds special-token text (`<|im_end|>` or the like): it tokenizes differently when parsed."""
+    return (model.tokenize(text, add_special=False, parse_special=True)
+            != model.tokenize(text, add_special=False, parse_special=False))
+
+
+def tokenize_prompt(model: _Tokenizer, text: str, spans: list[tuple[int, int]], add_special: bool,
+                    special: Callable[[str], bool] | None = None) -> list[int]:
     """Tokenize a rendered prompt so that only the template's own text can become control tokens.
 
-    `spans` are where message contents (user text, tool results, documents) sit in `text`. A span whose
-    text would tokenize differently with special-token parsing (it holds `<|im_end|>` or the like) is
-    tokenized as plain text, the rest as before, so prompts without such text are tokenized unchanged.
+    `spans` are where message contents (user text, tool results, documents) sit in `text`. A span for which
+    `special` (default: `reads_special`) is true is tokenized as plain text, the rest as before, so prompts
+    without such text are tokenized unchanged. The worker passes a cached `special`: fitting a conversation
+    and its later turns ask about the same contents again and again.
     """
-    plain = [(a, b) for a, b in spans
-             if model.tokenize(text[a:b], add_special=False, parse_special=True)
-             != model.tokenize(text[a:b], add_special=False, parse_special=False)]
+    special = special or (lambda span: reads_special(model, span))
+    plain = [(a, b) for a, b in spans if special(text[a:b])]
     if not plain:
         return model.tokenize(text, add_special=add_special, parse_special=True)
     tokens: list[int] = []

@@ -14,7 +14,9 @@ one leaves within one step; with nothing to do it blocks on the pipe and uses no
 
 from __future__ import annotations
 
+import hashlib
 import os
+from collections import OrderedDict
 from dataclasses import asdict
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -25,9 +27,10 @@ from hearth.engine.batcher import Batcher
 from hearth.engine.cache import PromptCache
 from hearth.engine.jobs import Job, WorkerConfig
 from hearth.engine.llama import Batch, Context, Model, build_info, grammar_problem
-from hearth.engine.text import tokenize_prompt
+from hearth.engine.text import reads_special, tokenize_prompt
 from hearth.types import Done, Event
 
+SPECIAL_CACHE_ENTRIES = 4096
 
 class _Worker:
     def __init__(self, conn: Connection, config: WorkerConfig) -> None:
@@ -44,6 +47,7 @@ class _Worker:
         self.cache = PromptCache(config.cache_bytes)
         self.batcher = Batcher(self.model, self.ctx, self._emit, self.cache)
         self._embed_ctx: Context | None = None
+        self._special: OrderedDict[bytes, bool] = OrderedDict()  # content digest → holds special-token text
 
     def info(self) -> dict[str, Any]:
         return {
@@ -102,7 +106,20 @@ class _Worker:
         return self.model.tokenize(text, add_special=add_special, parse_special=True)
 
     def call_tokenize_prompt(self, text: str, spans: list[tuple[int, int]], add_special: bool) -> list[int]:
-        return tokenize_prompt(self.model, text, spans, add_special)
+        return tokenize_prompt(self.model, text, spans, add_special, self._reads_special)
+
+    def _reads_special(self, content: str) -> bool:
+        """`reads_special`, once per distinct content (fitting and later turns ask about the same ones again);
+        keyed by digest, so the cache holds no message text."""
+        key = hashlib.blake2b(content.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        found = self._special.get(key)
+        if found is None:
+            found = self._special[key] = reads_special(self.model, content)
+            if len(self._special) > SPECIAL_CACHE_ENTRIES:
+                self._special.popitem(last=False)
+        else:
+            self._special.move_to_end(key)
+        return found
 
     def call_check_grammar(self, grammar: str) -> str | None:
         return grammar_problem(self.model, grammar)

@@ -245,17 +245,18 @@ class History:
             conn.execute("UPDATE conversations SET title = ? WHERE id = ?", (title or None, cid))
         return cid
 
-    def record_response(self, response: StoredResponse, entries: Sequence[Entry], *,
-                        parent: StoredResponse | None = None, source: str = "api") -> StoredResponse:
+    def record_response(self, response_id: str, body: dict[str, Any], items: list[dict[str, Any]],
+                        entries: Sequence[Entry], *, parent: StoredResponse | None = None,
+                        source: str = "api") -> StoredResponse:
         """Record a Responses API exchange (its new messages and answer) and the response, all at once.
 
-        Without `parent` it starts the conversation `response.conversation_id`; after the parent's
+        Without `parent` it starts a conversation named after the response; after the parent's
         conversation's last message it continues it; after an earlier one it forks a new conversation
         there, so no recorded branch is ever rewritten. Returns the response as stored.
         """
         with self._write() as conn:
             if parent is None:
-                cid = self._insert_conversation(conn, source, response.conversation_id)
+                cid = self._insert_conversation(conn, source, response_id)
             else:
                 count = conn.execute("SELECT count(*) FROM messages WHERE conversation_id = ?",
                                      (parent.conversation_id,)).fetchone()[0]
@@ -265,7 +266,7 @@ class History:
                     self._copy_messages(conn, parent.conversation_id, cid, parent.position)
             self._insert(conn, cid, entries)
             position = conn.execute("SELECT count(*) FROM messages WHERE conversation_id = ?", (cid,)).fetchone()[0]
-            stored = StoredResponse(response.id, cid, int(position), _iso(self.clock()), response.body, response.items)
+            stored = StoredResponse(response_id, cid, int(position), _iso(self.clock()), body, items)
             conn.execute("INSERT INTO responses VALUES (?, ?, ?, ?, ?, ?)",
                          (stored.id, cid, stored.position, stored.created_at, json.dumps(stored.body),
                           json.dumps(stored.items)))

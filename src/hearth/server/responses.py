@@ -53,9 +53,9 @@ def _item(item: dict[str, Any], where: str) -> dict[str, Any]:
         role = item.get("role")
         if role not in ROLES:
             raise InvalidRequestError("role must be user, assistant, system or developer", field=f"{where}.role")
+        part = "output_text" if role == "assistant" else "input_text"
         return {"type": "message", "id": item.get("id") or new_id("msg"), "role": role,
-                "content": [{"type": "input_text" if role != "assistant" else "output_text", "text": text}
-                            for text in [_text(item.get("content"), f"{where}.content")]]}
+                "content": [{"type": part, "text": _text(item.get("content"), f"{where}.content")}]}
     if kind == "function_call":
         name, call_id, arguments = item.get("name"), item.get("call_id"), item.get("arguments", "{}")
         if not isinstance(name, str) or not name or not isinstance(call_id, str) or not isinstance(arguments, str):

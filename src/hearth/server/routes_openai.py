@@ -13,7 +13,7 @@ from hearth.server import openai, responses
 from hearth.server.runtime import Runtime
 from hearth.server.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest, ResponsesRequest
 from hearth.server.streaming import run_blocking
-from hearth.service import Generation, StoredResponse
+from hearth.service import Generation
 from hearth.types import Answer
 
 
@@ -98,10 +98,9 @@ async def _respond(rt: Runtime, body: ResponsesRequest, request: Request) -> Res
     def store(generation: Generation, answer: Answer) -> None:
         if body.store is False:
             return
-        record = StoredResponse(rid, rid, 0, "", responses.response_object(rid, body, generation.model,
-                                                                           created, answer),
-                                [*items, *responses.output_items(rid, answer)])
-        rt.service.conversations.record_response(record, fresh, generation, answer, parent=parent)
+        stored = responses.response_object(rid, body, generation.model, created, answer)
+        rt.service.conversations.record_response(rid, stored, [*items, *responses.output_items(rid, answer)],
+                                                 fresh, generation, answer, parent=parent)
 
     return await rt.answer(
         native, request, lambda model: responses.ResponseStream(rid, body, model, created),

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hearth.config import Settings
 from hearth.errors import HearthError, InvalidRequestError, NotFoundError
@@ -241,9 +242,12 @@ class Conversations:
         with self._db() as db:
             db.delete_response(response_id)
 
-    def record_response(self, response: StoredResponse, messages: Sequence[Message], generation: Generation,
-                        answer: Answer, *, parent: StoredResponse | None = None) -> StoredResponse | None:
-        """Store a response and record its new messages and answer (None if history is off).
+    def record_response(self, response_id: str, body: dict[str, Any], items: list[dict[str, Any]],
+                        messages: Sequence[Message], generation: Generation, answer: Answer, *,
+                        parent: StoredResponse | None = None) -> StoredResponse | None:
+        """Store a response (its object and the items to continue from) with its new messages and answer.
+
+        None if history is off.
 
         A continuation of the latest response of a conversation extends it; one from an earlier
         response forks the conversation there.
@@ -252,7 +256,7 @@ class Conversations:
             return None
         entries = [Entry(m.role, m.content) for m in messages] + [_answer_entry(generation, answer)]
         with self._db() as db:
-            return db.record_response(response, entries, parent=parent)
+            return db.record_response(response_id, body, items, entries, parent=parent)
 
     # -- recording ------------------------------------------------------------------------------------------
     def record_exchange(self, conversation_id: str, messages: Sequence[Message], generation: Generation,

@@ -55,8 +55,6 @@ def answer_turn(chat: ChatFn, model: str, messages: list[Message], options: Opti
         added.append(Message("assistant", answer.text, tool_calls=answer.calls))
         for call in answer.calls:
             added.append(Message("tool", executor(call), name=call.name, tool_call_id=call.id))
-    if not answer.calls or executor is not None:
-        added.append(Message("assistant", answer.text, thinking=answer.thinking or None))
-    else:
-        added.append(Message("assistant", answer.text, tool_calls=answer.calls, thinking=answer.thinking or None))
+    handed_back = answer.calls if executor is None else ()  # calls nobody ran stay on the final answer
+    added.append(Message("assistant", answer.text, tool_calls=handed_back, thinking=answer.thinking or None))
     return TurnResult(answer, generation, added, round_)
