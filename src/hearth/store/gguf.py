@@ -8,6 +8,11 @@ handful of keys Hearth uses. It applies the same structural rules as llama.cpp's
 no nested arrays, tensor names under 64 bytes, at most 4 dimensions, known tensor types, rows a whole
 number of blocks, tensor data laid out in order at aligned offsets, all of it inside the file), so a file
 that passes here is one llama.cpp can at least open. Anything else raises `InvalidModelFileError`.
+
+A model split by `gguf-split` (`NAME-00001-of-00003.gguf`, ...) is read part by part: `read_gguf_info` and
+`read_gguf_header` accept its first part (which holds all the metadata) and summarise that file alone,
+refuse the other parts with a sentence naming the first, and `read_gguf_part` reads any part's split keys
+and tensor names so `hearth.store.split` can check that a set belongs together.
 """
 
 from __future__ import annotations
@@ -57,7 +62,7 @@ _ARCH_SUFFIXES = (
 )
 _KEPT_KEYS = frozenset({
     "general.architecture", "general.name", "general.license", "general.file_type", "general.alignment",
-    "general.type", "split.count", "tokenizer.chat_template", "tokenizer.ggml.model",
+    "general.type", "split.count", "split.no", "split.tensors.count", "tokenizer.chat_template", "tokenizer.ggml.model",
     "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id", "adapter.type", "adapter.lora.alpha",
 })
 
@@ -233,7 +238,7 @@ def _read_with_metadata(walker: _Walker) -> GGUFHeader:
     version, n_tensors, n_kv = _read_header(walker)
     kv = _read_kv(walker, n_kv)
     alignment = _alignment(kv)
-    tensors = _read_tensor_infos(walker, n_tensors, alignment)
+    tensors = _read_tensor_infos(walker, n_tensors, alignment, split=_split_count(kv) > 1)
     info = _summarise(kv, tensors, walker.size, version)
     return GGUFHeader(info, kv, _pad(walker.pos, alignment))
 
@@ -273,8 +278,43 @@ def _read(walker: _Walker) -> GGUFInfo:
     version, n_tensors, n_kv = _read_header(walker)
     kv = _read_kv(walker, n_kv)
     alignment = _alignment(kv)
-    tensors = _read_tensor_infos(walker, n_tensors, alignment)
+    tensors = _read_tensor_infos(walker, n_tensors, alignment, split=_split_count(kv) > 1)
     return _summarise(kv, tensors, walker.size, version)
+
+
+@dataclass(frozen=True)
+class GGUFPart:
+    """One file as a member of a split set (`split.no`, `split.count`, ...); a whole model is part 1 of 1."""
+
+    number: int  # 1-based, as in the file name (split.no + 1)
+    count: int
+    tensors_total: int | None  # split.tensors.count: the tensors of the whole set
+    tensor_names: tuple[str, ...]
+    parameter_count: int
+    file_size: int
+    info: GGUFInfo | None  # the model's summary: the first part only (the others hold no model metadata)
+
+
+def read_gguf_part(path: str | os.PathLike[str]) -> GGUFPart:
+    """Validate one file of a (possibly) split GGUF model; InvalidModelFileError if it is not one."""
+    return _read_file(Path(path), _read_part, "model part", "a GGUF model or one part of a split one")
+
+
+def _read_part(walker: _Walker) -> GGUFPart:
+    version, n_tensors, n_kv = _read_header(walker)
+    kv = _read_kv(walker, n_kv)
+    count = _split_count(kv)
+    number = (_as_int(kv.get("split.no")) or 0) + 1 if count > 1 else 1
+    tensors = _read_tensor_infos(walker, n_tensors, _alignment(kv), split=count > 1)
+    info = _summarise(kv, tensors, walker.size, version) if number == 1 else None
+    return GGUFPart(number=number, count=count, tensors_total=_as_int(kv.get("split.tensors.count")),
+                    tensor_names=tuple(t.name.decode("utf-8", errors="replace") for t in tensors),
+                    parameter_count=sum(t.elements for t in tensors), file_size=walker.size, info=info)
+
+
+def _split_count(kv: dict[str, Any]) -> int:
+    count = _as_int(kv.get("split.count"))
+    return count if count is not None and count > 1 else 1
 
 
 def _read_adapter(walker: _Walker) -> AdapterInfo:
@@ -392,10 +432,11 @@ class _Tensor:
     elements: int
     qtype: GGMLQuantizationType
     n_dims: int
+    name: bytes = b""
 
 
-def _read_tensor_infos(walker: _Walker, n_tensors: int, alignment: int) -> list[_Tensor]:
-    if n_tensors == 0:
+def _read_tensor_infos(walker: _Walker, n_tensors: int, alignment: int, *, split: bool = False) -> list[_Tensor]:
+    if n_tensors == 0 and not split:  # a split set's first part may hold only metadata (--no-tensor-first-split)
         raise _Bad("it contains no tensors (a vocabulary-only file?)")
     tensors: list[_Tensor] = []
     names: set[bytes] = set()
@@ -414,7 +455,7 @@ def _read_tensor_infos(walker: _Walker, n_tensors: int, alignment: int) -> list[
                        f"(tensor data must be laid out in order, aligned to {alignment} bytes)")
         last_end = offset + nbytes
         expected_offset = _pad(last_end, alignment)
-        tensors.append(tensor)
+        tensors.append(_Tensor(tensor.elements, tensor.qtype, tensor.n_dims, raw_name))
     data_start = _pad(walker.pos, alignment)
     if data_start + last_end > walker.size:
         missing = data_start + last_end - walker.size
@@ -454,15 +495,16 @@ def _pad(value: int, alignment: int) -> int:
 
 
 def _summarise(kv: dict[str, Any], tensors: list[_Tensor], file_size: int, version: int) -> GGUFInfo:
+    splits = _split_count(kv)
+    number = (_as_int(kv.get("split.no")) or 0) + 1
+    if splits > 1 and number != 1:
+        raise _Bad(f"it is part {number} of a model split into {splits} files; give the first part "
+                   f"(its name ends in -00001-of-{splits:05d}.gguf), with the others beside it")
     arch = kv.get("general.architecture")
     if not isinstance(arch, str) or not arch:
         raise _Bad("it has no general.architecture string, so it is not a model llama.cpp can load")
     if kv.get("general.type") == "adapter":
         raise _Bad("it is an adapter (e.g. a LoRA), not a model")
-    splits = kv.get("split.count")
-    if isinstance(splits, int) and splits > 1:
-        raise _Bad(f"it is one part of a model split into {splits} files; "
-                   "merge them with llama-gguf-split first")
 
     def arch_int(suffix: str) -> int | None:
         """An integer from the architecture's own keys (`llama.context_length`, ...)."""
@@ -502,7 +544,7 @@ def _quantization(file_type: Any, tensors: list[_Tensor]) -> str:
     counts: Counter[str] = Counter()
     for t in weights:
         counts[t.qtype.name] += t.elements
-    return counts.most_common(1)[0][0]
+    return counts.most_common(1)[0][0] if counts else "unknown"
 
 
 def _as_int(value: Any) -> int | None:

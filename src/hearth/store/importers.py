@@ -13,7 +13,9 @@
 Each file goes through `ModelStore.import_file(link=True)`: validated as a GGUF, then hard-linked into the
 blob folder (no second copy; a copy only across file systems or where links are not allowed). Where the
 other tool names a file by its sha256 (Ollama's blobs, the HF cache's LFS blobs) that hash is verified
-too. Vision projectors, LoRA adapters and split GGUFs are skipped with a reason.
+too. A split GGUF (`NAME-00001-of-00003.gguf`, ...) in the HF cache or LM Studio is imported as one model
+from its first part, every part linked and (in the HF cache) verified; its other parts are not listed on
+their own. Vision projectors and LoRA adapters are skipped with a reason.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ from pathlib import Path
 from typing import Literal
 
 from hearth.errors import HearthError, InvalidRequestError, NotFoundError
-from hearth.store.gguf import read_gguf_info
+from hearth.store.gguf import read_gguf_info, read_gguf_part
 from hearth.store.manifest import Manifest, Provenance
 from hearth.store.names import DEFAULT_TAG, parse_name
+from hearth.store.split import part_filename, sibling_paths, split_name
 from hearth.store.store import ModelStore
 
 Kind = Literal["ollama", "hf", "lmstudio"]
@@ -36,7 +39,6 @@ KINDS: tuple[Kind, ...] = ("ollama", "hf", "lmstudio")
 OLLAMA_MODEL = "application/vnd.ollama.image.model"
 MAX_OLLAMA_MANIFEST = 1 << 20
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_SPLIT = re.compile(r"-\d{5}-of-\d{5}\.gguf$", re.IGNORECASE)
 _TAG_CHARS = re.compile(r"[^a-z0-9._-]+")
 
 
@@ -48,6 +50,7 @@ class Found:
     path: Path
     source: str
     digest: str | None = None  # the sha256 the other tool names the file by, verified on import
+    split: Path | None = None  # a split model: the first part as the other tool names it (siblings beside it)
 
 
 @dataclass
@@ -129,6 +132,14 @@ def _import_one(store: ModelStore, item: Found, replace: bool) -> Manifest | Non
             return None
         raise InvalidRequestError(f"a different model is already called {item.name!r}",
                                   hint=f"import it under another name: `hearth import {item.path} --name NEW`")
+    if item.split is not None and read_gguf_part(item.path).count > 1:  # the header decides, not the name
+        prefix, _, count = split_name(item.split.name) or ("", 1, 1)
+        paths = sibling_paths(item.split, count)
+        digests = [f"sha256:{p.name}" for p in paths]
+        labels = [part_filename(k, count, prefix) for k in range(1, count + 1)]
+        return store.import_split(paths, item.name, link=True, replace=replace, labels=labels,
+                                  expected_digests=digests if all(_HEX64.fullmatch(p.name) for p in paths) else None,
+                                  provenance=Provenance(source=item.source, license=read_gguf_info(item.path).license))
     return store.import_file(item.path, item.name, link=True, replace=replace, expected_digest=item.digest,
                              provenance=Provenance(source=item.source, license=read_gguf_info(item.path).license))
 
@@ -203,6 +214,8 @@ def _find_hf_cache(folder: Path) -> tuple[list[Found], list[tuple[str, str]]]:
             continue
         snapshot = repo_dir / "snapshots" / commit
         for path in sorted(snapshot.rglob("*.gguf")):
+            if _later_part(path):
+                continue
             label = f"hf.co/{owner}/{repo}/{path.relative_to(snapshot)}"
             reason = _unusable(path)
             if reason:
@@ -216,7 +229,7 @@ def _find_hf_cache(folder: Path) -> tuple[list[Found], list[tuple[str, str]]]:
                 skipped.append((label, err.message))
                 continue
             found.append(Found(name, target, f"import:hf-cache:{owner}/{repo}@{commit}/"
-                                             f"{path.relative_to(snapshot)}", digest))
+                                             f"{path.relative_to(snapshot)}", digest, _first_part(path)))
     return found, skipped
 
 
@@ -237,6 +250,8 @@ def _hf_commit(repo_dir: Path) -> str | None:
 def _find_lmstudio(folder: Path) -> tuple[list[Found], list[tuple[str, str]]]:
     found, skipped = [], []
     for path in sorted(folder.glob("*/*/*.gguf")):
+        if _later_part(path):
+            continue
         publisher, repo = path.parent.parent.name, path.parent.name
         label = f"{publisher}/{repo}/{path.name}"
         reason = _unusable(path)
@@ -248,7 +263,7 @@ def _find_lmstudio(folder: Path) -> tuple[list[Found], list[tuple[str, str]]]:
         except HearthError as err:
             skipped.append((label, err.message))
             continue
-        found.append(Found(name, path.resolve(), f"import:lmstudio:{label}"))
+        found.append(Found(name, path.resolve(), f"import:lmstudio:{label}", split=_first_part(path)))
     return found, skipped
 
 
@@ -257,11 +272,20 @@ def _unusable(path: Path) -> str | None:
     base = path.name.lower()
     if base.startswith("mmproj"):
         return "a vision projector, not a model"
-    if _SPLIT.search(base):
-        return "one part of a split model (merge the parts with llama-gguf-split first)"
     if not path.resolve().is_file():
         return "a link to a missing file (an unfinished download?)"
     return None
+
+
+def _later_part(path: Path) -> bool:
+    """True for part 2, 3, ... of a split model: it comes in with its first part."""
+    named = split_name(path.name)
+    return named is not None and named[1] != 1
+
+
+def _first_part(path: Path) -> Path | None:
+    named = split_name(path.name)
+    return path.absolute() if named is not None and named[2] > 1 else None
 
 
 def _tag(path: Path) -> str:

@@ -54,8 +54,20 @@ class ExternalFile:
 
 
 @dataclass(frozen=True)
+class Part:
+    """One file of a split model: its blob's digest and size."""
+
+    digest: str
+    size: int
+
+
+@dataclass(frozen=True)
 class Manifest:
-    """One model name: its weights (by digest), metadata summary, defaults and provenance."""
+    """One model name: its weights (by digest), metadata summary, defaults and provenance.
+
+    A split model (`hearth.store.split`) lists its files in `parts`, in order: `digest` is then the first
+    part's (the one llama.cpp is given, holding all the metadata) and `size` the whole set's.
+    """
 
     name: str
     digest: str
@@ -70,6 +82,12 @@ class Manifest:
     adapters: tuple[str, ...] = ()
     template_source: str | None = None
     license_text: str | None = None
+    parts: tuple[Part, ...] = ()
+
+    @property
+    def digests(self) -> tuple[str, ...]:
+        """Every weights blob of the model, in order: the parts of a split model, else its one file."""
+        return tuple(p.digest for p in self.parts) if self.parts else (self.digest,)
 
     @property
     def is_bundled(self) -> bool:
@@ -99,6 +117,8 @@ class Manifest:
             data["template_source"] = self.template_source
         if self.license_text is not None:
             data["license_text"] = self.license_text
+        if self.parts:
+            data["parts"] = [{"digest": p.digest, "size": p.size} for p in self.parts]
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
     @classmethod
@@ -110,10 +130,11 @@ class Manifest:
                 raise ValueError("the manifest is not a JSON object")
             if data.get("schema_version") != SCHEMA_VERSION:
                 raise ValueError(f"unknown schema_version {data.get('schema_version')!r}")
+            digest, size = parse_digest(_typed(data, "digest", str)), _count(data, "size")
             return cls(
                 name=str(parse_name(_typed(data, "name", str))),
-                digest=parse_digest(_typed(data, "digest", str)),
-                size=_count(data, "size"),
+                digest=digest,
+                size=size,
                 info=GGUFInfo.from_dict(data.get("info")),
                 provenance=_provenance(data.get("provenance")),
                 parameters=_parameters(data.get("parameters")),
@@ -124,6 +145,7 @@ class Manifest:
                 adapters=tuple(parse_digest(d) for d in _string_list(data, "adapters")),
                 template_source=_typed(data, "template_source", str, optional=True),
                 license_text=_typed(data, "license_text", str, optional=True),
+                parts=_parts(data.get("parts"), digest, size),
             )
         except (ValueError, TypeError, RecursionError, HearthError) as err:
             message = err.message if isinstance(err, HearthError) else str(err)
@@ -161,6 +183,17 @@ def _string_list(data: dict[str, Any], key: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError(f"field {key!r} is not a list of strings")
     return value
+
+
+def _parts(value: Any, digest: str, size: int) -> tuple[Part, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) < 2 or not all(isinstance(v, dict) for v in value):
+        raise ValueError("field 'parts' is not a list of at least two {digest, size} objects")
+    parts = tuple(Part(parse_digest(_typed(v, "digest", str)), _count(v, "size")) for v in value)
+    if parts[0].digest != digest or sum(p.size for p in parts) != size:
+        raise ValueError("field 'parts' does not match the manifest's digest and size")
+    return parts
 
 
 def _messages(value: Any) -> tuple[Message, ...]:

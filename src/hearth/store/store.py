@@ -4,10 +4,13 @@
     <home>/.bundled-removed                present after `hearth rm smollm2:135m` (see `ensure_bundled`)
     <home>/blobs/sha256-<hex>              weights, named by content; shared by every name that uses them
     <home>/manifests/<name>/<tag>.json     one per model name; written last and atomically
+    <home>/sets/sha256-<id>/model-0000K-of-0000N.gguf   hard links to the blobs of a split model, named
+                                           so llama.cpp finds every part from the first (`store.split`)
 
 Reads take no lock. Writers hold the store lock for the whole operation, and begin by removing what a
 killed writer may have left: temporary files, and blobs that no manifest references. A model therefore
-exists exactly when its manifest does, and disk space of half-finished imports is reclaimed.
+exists exactly when its manifest does, and disk space of half-finished imports is reclaimed. A split
+model is one manifest listing its parts: it is imported, copied and removed as one model.
 """
 
 from __future__ import annotations
@@ -32,15 +35,16 @@ from hearth.errors import (
 )
 from hearth.options import OPTION_NAMES, parse_options
 from hearth.paths import ensure_private_dir, hearth_home
-from hearth.store import bundled
+from hearth.store import bundled, split
 from hearth.store.blobs import BLOB_PREFIX, BlobStore, hash_file
-from hearth.store.gguf import AdapterInfo, read_adapter_info, read_gguf_info
+from hearth.store.gguf import AdapterInfo, read_adapter_info, read_gguf_info, read_gguf_part
 from hearth.store.lock import StoreLock
 from hearth.store.manifest import (
     MAX_MANIFEST_BYTES,
     SEED_ROLES,
     TEMP_PREFIX,
     Manifest,
+    Part,
     Provenance,
     fsync_dir,
     now_iso,
@@ -64,6 +68,7 @@ class ModelStore:
         self.home = Path(home) if home is not None else hearth_home()
         self.blobs = BlobStore(self.home / "blobs")
         self.manifest_root = self.home / "manifests"
+        self.sets_root = self.home / "sets"
         self.problems: builtins.list[str] = []
         self._lock = StoreLock(self.home / ".lock")
         self._removed_marker = self.home / ".bundled-removed"
@@ -104,6 +109,8 @@ class ModelStore:
             if checked.external != manifest.external:
                 self._remember_external(checked)
             return Path(manifest.external.path)
+        if manifest.parts:
+            return self._set_path(manifest)
         path = self.blobs.path(manifest.digest)
         try:
             size = path.stat().st_size
@@ -118,11 +125,18 @@ class ModelStore:
     def verify(self, name: str | ModelName) -> Manifest:
         """Re-hash the weights of `name` in full; StoreError if they do not match the manifest."""
         manifest = self.get(name)
-        path = self.model_path(manifest)
-        if manifest.external is None and hash_file(path)[0] != manifest.digest:
-            raise StoreError(f"the weights of {manifest.name} failed their hash check ({path})",
-                             hint=self._reimport(manifest))
+        self.model_path(manifest)
+        for path in self.weight_paths(manifest) if manifest.external is None else []:
+            if hash_file(path)[0] != parse_digest(path.name):
+                raise StoreError(f"the weights of {manifest.name} failed their hash check ({path})",
+                                 hint=self._reimport(manifest))
         return manifest
+
+    def weight_paths(self, manifest: Manifest) -> builtins.list[Path]:
+        """The blob of every weights file of `manifest`, in order (all the parts of a split model)."""
+        if manifest.external is not None:
+            return [Path(manifest.external.path)]
+        return [self.blobs.path(digest) for digest in manifest.digests]
 
     # -- writing -------------------------------------------------------------------------------------
 
@@ -141,7 +155,11 @@ class ModelStore:
         """
         model = parse_name(name)
         source = Path(path).resolve()
-        read_gguf_info(source)  # fail fast, before taking the lock or copying anything
+        part = read_gguf_part(source)  # fail fast, before taking the lock or copying anything
+        if part.count > 1:
+            read_gguf_info(source)  # refuses a part other than the first, naming the first
+            paths = split.sibling_paths(Path(path).absolute(), part.count)
+            return self.import_split(paths, model, link=link, replace=replace, provenance=provenance)
         with self._lock:
             self._prepare()
             self._check_free(model, replace)
@@ -160,6 +178,51 @@ class ModelStore:
             finally:
                 self._collect()
         return manifest
+
+    def import_split(
+        self, paths: Sequence[str | os.PathLike[str]], name: str | ModelName, *, link: bool = False,
+        replace: bool = False, provenance: Provenance | None = None,
+        expected_digests: Sequence[str] | None = None, labels: Sequence[str] | None = None,
+    ) -> Manifest:
+        """Add the parts of a split model (`paths`, in order) as one model `name`; see `import_file`.
+
+        The parts are checked to belong together first (`store.split.read_split_set`). With
+        `expected_digests` every part must hash to its digest, or IntegrityError (its `path` names the part)
+        is raised and nothing is kept. `labels` names the parts in messages (default: their file names).
+        """
+        model = parse_name(name)
+        sources = [Path(p).resolve() for p in paths]
+        names = list(labels) if labels is not None else [Path(p).name for p in paths]
+        split.read_split_set(sources, names)  # fail fast
+        with self._lock:
+            self._prepare()
+            self._check_free(model, replace)
+            try:
+                parts = self._add_parts(sources, names, link, expected_digests)
+                info = split.read_split_set([self.blobs.path(p.digest) for p in parts], names)
+                manifest = Manifest(
+                    name=str(model), digest=parts[0].digest, size=sum(p.size for p in parts), info=info,
+                    provenance=provenance or Provenance(source=f"import:{sources[0]}", license=info.license),
+                    parts=tuple(parts),
+                )
+                self._set_path(manifest)
+                self._write(manifest)
+            finally:
+                self._collect()
+        return manifest
+
+    def _add_parts(self, sources: builtins.list[Path], names: builtins.list[str], link: bool,
+                   expected: Sequence[str] | None) -> builtins.list[Part]:
+        parts = []
+        for index, source in enumerate(sources):
+            digest, size = self.blobs.add(source, link=link)
+            if expected is not None and digest != parse_digest(expected[index]):
+                raise IntegrityError(
+                    f"part {index + 1} of {len(sources)} ({names[index]}) failed its hash check: its sha256 is "
+                    f"{digest[7:19]}..., expected {parse_digest(expected[index])[7:19]}...",
+                    hint="the file is corrupt; download it again", path=str(source))
+            parts.append(Part(digest, size))
+        return parts
 
     def remove(self, name: str | ModelName) -> Manifest:
         """Delete model `name` and any blob no other model uses; return its manifest.
@@ -274,6 +337,10 @@ class ModelStore:
     def _file_manifest(self, path: Path, model: ModelName) -> Manifest:
         """A manifest for the GGUF file at `path` (one of our blobs is used in place; others are copied in)."""
         path = path.resolve()
+        if read_gguf_part(path).count > 1:
+            raise InvalidModelFileError(f"{path.name} is one part of a split model; a Modelfile's FROM takes a "
+                                        "model name for those", hint=f"import it first (`hearth import {path} "
+                                                                     "--name NAME`), then write FROM NAME")
         if path.parent == self.blobs.root.resolve() and path.name.startswith(BLOB_PREFIX) and path.is_file():
             digest, size = parse_digest(path.name), path.stat().st_size
         else:
@@ -295,6 +362,24 @@ class ModelStore:
             read_adapter_info(self.blobs.path(digest))
             digests.append(digest)
         return digests
+
+    def _set_path(self, manifest: Manifest) -> Path:
+        """The first part of a split model in its set folder, checked (and its links repaired if need be)."""
+        blobs = [self.blobs.path(part.digest) for part in manifest.parts]
+        for part, path in zip(manifest.parts, blobs, strict=True):
+            try:
+                size = path.stat().st_size
+            except OSError:
+                raise StoreError(f"a part of {manifest.name} is missing ({path})",
+                                 hint=self._reimport(manifest)) from None
+            if size != part.size:
+                raise StoreError(f"a part of {manifest.name} has the wrong size ({path})",
+                                 hint=self._reimport(manifest))
+        linked = split.set_is_linked(self.sets_root, manifest.digests, blobs)
+        if linked is not None:
+            return linked
+        with self._lock:
+            return split.link_set(self.sets_root, manifest.digests, blobs)
 
     def _manifest_path(self, model: ModelName) -> Path:
         return inside(self.manifest_root, *model.components, f"{model.tag}.json")
@@ -345,17 +430,23 @@ class ModelStore:
         be read), nothing is collected, since any blob might be the one it named.
         """
         referenced: set[str] = set()
+        sets: set[str] | None = set()
         for path in self._files(self.manifest_root, "", ".json"):
             try:
                 manifest = read_manifest(path)
-                referenced.add(manifest.digest)
+                referenced.update(manifest.digests)
                 referenced.update(manifest.adapters)
+                if manifest.parts and sets is not None:
+                    sets.add(split.set_id(manifest.digests))
             except StoreError as err:
                 salvaged = _mentioned_digests(path)
                 if not salvaged:
                     log.warning("not collecting unused blobs: %s", err.message)
                     return []
                 referenced |= salvaged
+                sets = None  # the damaged one may have been a split model: keep every set folder
+        if sets is not None:
+            split.prune_sets(self.sets_root, sets)  # first: their hard links would keep the blobs' space
         removed = [d for d in sorted(self.blobs.digests() - referenced) if self.blobs.remove(d)]
         if removed:
             fsync_dir(self.blobs.root)
