@@ -17,6 +17,17 @@ if TYPE_CHECKING:
     from hearth.service import Hearth
 
 HEARTH = str(Path(sys.executable).with_name("hearth"))
+# No test measures engine settings on a model's first load (seconds each, in a thousand fresh homes) unless it
+# asks to: `hearth` subprocesses read HEARTH_TUNE, in-process services the Tuner's switch (`no_auto_tune`).
+os.environ["HEARTH_TUNE"] = "0"
+
+
+@pytest.fixture(autouse=True)
+def no_auto_tune(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Calibration off for in-process services; the calibration tests turn it back on."""
+    from hearth.service import tuning
+
+    monkeypatch.setattr(tuning, "AUTO_TUNE", False)
 
 
 @pytest.fixture

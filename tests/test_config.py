@@ -10,10 +10,10 @@ from hearth.config import Settings, load_settings
 from hearth.errors import InvalidOptionError
 
 
-def test_flash_attention_defaults_off_and_layers_flag_over_env_over_file(tmp_path: Path,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_flash_attention_defaults_to_measure_and_layers_flag_over_env_over_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HEARTH_FLASH_ATTENTION", raising=False)
-    assert load_settings(home=tmp_path).flash_attention == "off"
+    assert load_settings(home=tmp_path).flash_attention == "measure"
     (tmp_path / "config.toml").write_text('flash_attention = "auto"\n')
     assert load_settings(home=tmp_path).flash_attention == "auto"
     monkeypatch.setenv("HEARTH_FLASH_ATTENTION", "ON")
@@ -22,11 +22,19 @@ def test_flash_attention_defaults_off_and_layers_flag_over_env_over_file(tmp_pat
 
 
 @pytest.mark.parametrize("value", ["yes", "1", "", "flash", 3])
-def test_flash_attention_refuses_anything_but_its_three_values(value: object) -> None:
+def test_flash_attention_refuses_anything_but_its_four_values(value: object) -> None:
     with pytest.raises(InvalidOptionError) as caught:
         Settings().merged({"flash_attention": value})
     assert caught.value.field == "flash_attention"
-    assert "auto, on, off" in caught.value.message
+    assert "measure, auto, on, off" in caught.value.message
+
+
+@pytest.mark.parametrize(("name", "value"), [("num_threads", -1), ("num_threads", 5000), ("num_batch", -2),
+                                             ("num_batch", 1 << 20)])
+def test_thread_and_batch_counts_out_of_range_are_refused_by_name(name: str, value: int) -> None:
+    with pytest.raises(InvalidOptionError) as caught:
+        Settings().merged({name: str(value)})
+    assert caught.value.field == name and "between" in caught.value.message
 
 
 @pytest.mark.parametrize(("value", "host", "port"), [

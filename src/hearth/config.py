@@ -43,17 +43,28 @@ class Settings:
     prompt_cache_bytes: int = _doc("RAM per model for saved conversation states (prompt cache; 0 = off).",
                                    256 << 20)
     num_ctx: int = _doc("Context tokens per request (0 = sized to the model and free memory).", 0)
-    num_threads: int = _doc("Threads for decoding (0 = physical cores).", 0)
-    flash_attention: str = _doc("llama.cpp's flash attention: off, on or auto (llama.cpp's choice, on for CPUs). "
-                                "Off is faster on CPUs for chat, whose histories grow (docs/benchmarks.md).", "off")
+    num_threads: int = _doc("Threads for decoding (0 = measured on this machine the first time a model of a new "
+                            "shape loads; physical cores until then).", 0)
+    num_batch: int = _doc("Prompt tokens llama.cpp evaluates per step (0 = measured, 512 until then).", 0)
+    flash_attention: str = _doc("llama.cpp's flash attention: measure (whichever is faster here, found by "
+                                "measuring), on, off, or auto (llama.cpp's choice). Without a measurement: off.",
+                                "measure")
+    tune: bool = _doc("Measure the settings left to measurement (flash_attention, num_threads, num_batch) the "
+                      "first time a model of a new shape loads: a few seconds, once per CPU, llama.cpp build "
+                      "and model shape (`hearth tune` measures again).", True)
     kv_cache_type: str = _doc("Element type of the KV cache: f16, q8_0 (half the memory) or q4_0 (a quarter); "
-                              "quantized caches need flash_attention on or auto.", "f16")
+                              "quantized caches need flash attention (measure or on chooses it for them).", "f16")
     max_body_bytes: int = _doc("Largest request body the server accepts.", 8 * 1024 * 1024)
     request_timeout: float = _doc("Seconds a client may take to send a request's headers, or to send each part "
                                   "of its body, before the server gives up on it.", 30.0)
     max_connections: int = _doc("Connections the server serves at once; more are answered 503.", 128)
     history: bool = _doc("Record conversations in the local history database (false = record nothing).", True)
     history_days: int = _doc("Delete conversations not touched for this many days (0 = keep forever).", 0)
+    download_hosts: tuple[str, ...] = _doc(
+        "Hosts a pull may be redirected to besides HF_ENDPOINT's own (comma-separated; *.example.com matches its "
+        "subdomains): https only, never loopback or private addresses. An entry with a scheme "
+        "(http://127.0.0.1:9000, a local mirror's file server) is trusted exactly as written.",
+        ("hf.co", "*.hf.co", "huggingface.co", "*.huggingface.co"))
 
     def merged(self, overrides: dict[str, Any]) -> Settings:
         """A copy with non-None `overrides` applied (values converted from strings where needed)."""
@@ -61,7 +72,8 @@ class Settings:
 
 
 _TYPES = {f.name: f.type for f in fields(Settings)}
-_CHOICES = {"flash_attention": ("auto", "on", "off"), "kv_cache_type": ("f16", "q4_0", "q8_0")}
+_RANGES = {"num_threads": (0, 1024), "num_batch": (0, 65536)}
+_CHOICES = {"flash_attention": ("measure", "auto", "on", "off"), "kv_cache_type": ("f16", "q4_0", "q8_0")}
 
 
 def describe() -> list[tuple[str, str, Any]]:
@@ -125,7 +137,7 @@ def _convert(name: str, value: Any) -> Any:
         if kind == "int":
             if isinstance(value, bool):
                 raise ValueError
-            return int(value)
+            return _in_range(name, int(value))
         if kind == "bool":
             return _boolean(value)
         if kind == "float":
@@ -142,6 +154,13 @@ def _convert(name: str, value: Any) -> Any:
         return value if value is None else str(value)
     except (TypeError, ValueError):
         raise InvalidOptionError(f"setting {name!r} has an invalid value {value!r}", field=name) from None
+
+
+def _in_range(name: str, number: int) -> int:
+    low, high = _RANGES.get(name, (None, None))
+    if low is not None and high is not None and not low <= number <= high:
+        raise InvalidOptionError(f"setting {name!r} must be between {low} and {high}, not {number}", field=name)
+    return number
 
 
 def _boolean(value: Any) -> bool:

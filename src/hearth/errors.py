@@ -18,6 +18,7 @@ status codes and protocol error bodies *by class* (see `hearth.server.errors`), 
     ├── InsufficientMemoryError      a model that does not fit in memory (→ 507)
     ├── InsufficientStorageError     not enough free disk space for a download (→ 507)
     ├── DownloadError                a model could not be fetched from Hugging Face or failed verification (→ 502)
+    │   └── UnsafeRedirectError      the hub sent a request on to a host Hearth does not download from
     ├── BusyError                    the request queue is full (→ 503, Retry-After)
     ├── ClientGoneError              the client went away before its answer started (nobody to tell)
     └── EngineError                  llama.cpp failed to load or run a model (→ 500)
@@ -97,6 +98,10 @@ class InsufficientStorageError(HearthError):
 
 class DownloadError(HearthError):
     """A download failed: the hub was unreachable or refused, or the file failed its size or hash check."""
+
+
+class UnsafeRedirectError(DownloadError):
+    """The hub redirected a request to a host outside `download_hosts`, to plain http, or to a private address."""
 
 
 class BusyError(HearthError):

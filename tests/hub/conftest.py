@@ -14,16 +14,19 @@ from tests.hub.fakehub import TOKEN, FakeHub
 
 REPO = "TestOwner/SmolLM2-135M-Instruct-GGUF"
 FILE = "SmolLM2-135M-Instruct-Q4_1.gguf"
+SPLIT_REPO = "TestOwner/SmolLM2-Split-GGUF"
+SPLIT_FILES = [f"Q4_1/SmolLM2-135M-Instruct-Q4_1-{k:05d}-of-00003.gguf" for k in (1, 2, 3)]
 
 
 @pytest.fixture
 def fake_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, home: Path) -> Iterator[FakeHub]:
-    """A running fake hub, with HF_ENDPOINT and HF_TOKEN pointing at it (and a private HF_HOME)."""
+    """A running fake hub, with HF_ENDPOINT and HF_TOKEN pointing at it, its CDN allowed (and a private HF_HOME)."""
     hub = FakeHub().start()
     monkeypatch.setenv("HF_ENDPOINT", hub.url)
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    monkeypatch.setenv("HEARTH_DOWNLOAD_HOSTS", hub.cdn_url)  # its CDN is plain http on loopback: named exactly
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     yield hub
     hub.stop()
@@ -35,6 +38,23 @@ def smol_repo(fake_hub: FakeHub, bundled_model: Path, tmp_path: Path) -> FakeHub
     tiny = write_tiny(tmp_path / "SmolLM2-135M-Instruct-Q8_0.gguf")
     fake_hub.add_repo(REPO, {FILE: bundled_model, "SmolLM2-135M-Instruct-Q8_0.gguf": tiny},
                       extra_files={"README.md": b"# SmolLM2\n"})
+    return fake_hub
+
+
+@pytest.fixture(scope="session")
+def smol_split_parts(tmp_path_factory: pytest.TempPathFactory, bundled_model: Path) -> list[Path]:
+    """The bundled model in three gguf-split parts (100, 100 and 72 tensors)."""
+    from tests.store.split_samples import write_split
+
+    return write_split(bundled_model, tmp_path_factory.mktemp("hub-split"), "SmolLM2-135M-Instruct-Q4_1", 100)
+
+
+@pytest.fixture
+def split_repo(fake_hub: FakeHub, smol_split_parts: list[Path], tmp_path: Path) -> FakeHub:
+    """SPLIT_REPO: the split bundled model (Q4_1, in a folder) beside a tiny single-file Q8_0."""
+    tiny = write_tiny(tmp_path / "SmolLM2-135M-Instruct-Q8_0.gguf")
+    files = dict(zip(SPLIT_FILES, smol_split_parts, strict=True))
+    fake_hub.add_repo(SPLIT_REPO, {**files, "SmolLM2-135M-Instruct-Q8_0.gguf": tiny})
     return fake_hub
 
 

@@ -105,6 +105,7 @@ class FakeHub:
         self.blobs: dict[str, Hosted] = {}
         self.requests: list[Seen] = []
         self.redirect = redirect
+        self.redirect_to: str | None = None  # another base URL for the CDN redirect (a hostile hub)
         self.lock = threading.Lock()
         self._hub = _Server(self, "hub")
         self._cdn = _Server(self, "cdn")
@@ -294,7 +295,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(302)
             for key, value in headers.items():
                 self.send_header(key, value)
-            self.send_header("Location", f"{self.server.hub.cdn_url}/blobs/{hosted.sha256}?signed=1")
+            base = self.server.hub.redirect_to or self.server.hub.cdn_url
+            self.send_header("Location", f"{base}/blobs/{hosted.sha256}?signed=1")
             self.send_header("Content-Length", "0")
             self.end_headers()
             return

@@ -37,7 +37,7 @@ def leftovers(store: ModelStore) -> list[str]:
 
 def test_pull_through_the_service_reports_ollama_progress_and_the_model_chats(smol_repo: FakeHub, home: Path) -> None:
     events: list[dict[str, object]] = []
-    hearth = Hearth(Settings().merged({"num_parallel": 1, "num_ctx": 512}))
+    hearth = Hearth(Settings().merged({"num_parallel": 1, "num_ctx": 512, "download_hosts": smol_repo.cdn_url}))
     try:
         manifest = hearth.pull(NAME, events.append)
         assert manifest.name == LOCAL
@@ -220,8 +220,9 @@ def test_a_disk_that_fills_up_midway_is_reported_cleanly(smol_repo: FakeHub, tmp
         store = ModelStore(mount / "hearth")
         with pytest.raises(InsufficientStorageError) as caught:
             install(store, resolve(NAME))
-        assert "disk filled up" in caught.value.message
-        assert models(store) == [] and leftovers(store) == []
+        assert "disk filled up" in caught.value.message and "kept" in caught.value.message
+        assert models(store) == []
+        assert leftovers(store) == [f"sha256-{smol_repo.file(REPO, FILE).sha256}.partial"]  # for a later resume
     finally:
         subprocess.run(["umount", str(mount)], check=False)
 
@@ -260,19 +261,20 @@ def test_hostile_file_names_in_a_listing_are_refused(fake_hub: FakeHub, tmp_path
         resolve("hf.co/Evil/Repo-GGUF")
 
 
-def test_a_split_only_repository_says_so(fake_hub: FakeHub, tmp_path: Path) -> None:
+def test_a_split_model_with_a_part_missing_says_so(fake_hub: FakeHub, tmp_path: Path) -> None:
     from tests.hub.conftest import write_tiny
 
-    fake_hub.add_repo("Big/Split-GGUF", {"big-Q4_K_M-00001-of-00002.gguf": write_tiny(tmp_path / "a.gguf"),
-                                         "big-Q4_K_M-00002-of-00002.gguf": write_tiny(tmp_path / "b.gguf")})
+    fake_hub.add_repo("Big/Split-GGUF", {"big-Q4_K_M-00001-of-00003.gguf": write_tiny(tmp_path / "a.gguf"),
+                                         "big-Q4_K_M-00003-of-00003.gguf": write_tiny(tmp_path / "b.gguf")})
     with pytest.raises(NotFoundError) as caught:
         resolve("hf.co/Big/Split-GGUF")
-    assert "split into parts" in caught.value.message
+    assert "missing parts" in caught.value.message and caught.value.hint
 
 
 def test_a_model_too_large_for_memory_is_refused_before_its_weights_are_fetched(smol_repo: FakeHub,
                                                                                 no_bundled: None) -> None:
-    hearth = Hearth(Settings().merged({"memory_budget": 100 << 20, "num_parallel": 1}))
+    hearth = Hearth(Settings().merged({"memory_budget": 100 << 20, "num_parallel": 1,
+                                       "download_hosts": smol_repo.cdn_url}))
     try:
         with pytest.raises(InsufficientMemoryError) as caught:
             hearth.pull(NAME)

@@ -20,7 +20,8 @@ def hub_server(tmp_path_factory: pytest.TempPathFactory,
     hub = FakeHub().start()
     hub.add_repo(REPO, {FILE: bundled_model})
     home = tmp_path_factory.mktemp("manage-home")
-    env = {"HF_ENDPOINT": hub.url, "HF_TOKEN": TOKEN, "HF_HOME": str(home / "hf"), "HF_HUB_DISABLE_TELEMETRY": "1"}
+    env = {"HF_ENDPOINT": hub.url, "HF_TOKEN": TOKEN, "HF_HOME": str(home / "hf"), "HF_HUB_DISABLE_TELEMETRY": "1",
+           "HEARTH_DOWNLOAD_HOSTS": hub.cdn_url}
     server = ServerProcess(home, "--num-ctx", "1024", "--num-parallel", "1", env=env)
     yield hub, server
     server.stop()

@@ -13,7 +13,7 @@ import click
 from hearth import __version__
 from hearth.cli.catalog import catalog
 from hearth.cli.chat import chat
-from hearth.cli.common import fail
+from hearth.cli.common import close_service, fail
 from hearth.cli.create import create
 from hearth.cli.fit import fit
 from hearth.cli.history import history
@@ -21,6 +21,7 @@ from hearth.cli.models import copy, import_, list_, remove, show
 from hearth.cli.pull import pull
 from hearth.cli.run import run
 from hearth.cli.search import search
+from hearth.cli.tune import tune
 from hearth.errors import HearthError
 
 
@@ -33,7 +34,7 @@ def cli() -> None:
 for command in (run, chat, list_, show, remove, copy, import_, create, history):
     cli.add_command(command)
 
-for command in (pull, fit, search, catalog):  # getting models, and "will it fit?"
+for command in (pull, fit, search, catalog, tune):  # getting models, "will it fit?", and "how fast?"
     cli.add_command(command)
 
 try:  # the server commands arrive with their own room
@@ -48,7 +49,10 @@ except ImportError:  # pragma: no cover
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `hearth` console script and `python -m hearth`."""
     try:
-        cli.main(args=argv, prog_name="hearth", standalone_mode=False)
+        try:
+            cli.main(args=argv, prog_name="hearth", standalone_mode=False)
+        finally:
+            close_service()
     except HearthError as err:
         fail(err)
     except click.exceptions.Abort:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from hearth.cli.common import cli_options, parse_option_pairs, print_stats, service
+from hearth.cli.common import cli_options, parse_option_pairs, print_engine, print_stats, service
 from hearth.cli.functions import load_functions, run_call, tool_schema
 from hearth.cli.history import begin_chat, history_options, show_notice, show_start
 from hearth.cli.pull import ensure_local
@@ -125,6 +125,7 @@ class ChatSession:
                 click.secho(f"[{warning}]", fg="yellow", err=True)
         if self.verbose:
             print_stats(result.answer.done.stats)
+            print_engine(self.model)
 
     def command(self, line: str) -> bool:
         """Run a slash command; False means leave the chat."""

@@ -26,7 +26,23 @@ def service() -> Hearth:
 
         # one person at a terminal: one slot, so no KV cache is reserved for parallel requests
         _SERVICE = Hearth(load_settings({"num_parallel": 1}))
+        if sys.stderr.isatty():  # measuring a model's settings on its first load takes seconds: say so
+            _SERVICE.set_notice(lambda line: click.secho(line, dim=True, err=True))
     return _SERVICE
+
+
+def close_service() -> None:
+    """Stop the service's workers before the process exits (else they die of multiprocessing's exit hook)."""
+    global _SERVICE
+    if _SERVICE is not None:
+        _SERVICE, closing = None, _SERVICE
+        closing.close()
+
+
+def print_engine(model: str) -> None:
+    """The engine settings `model` runs with and why, on stderr (after `--verbose` timings)."""
+    engine, _ = service().engine_settings(model)
+    click.echo(f"{'engine settings:':<22}{engine.describe()}", err=True)
 
 
 def fail(err: HearthError) -> NoReturn:

@@ -55,8 +55,9 @@ def fit(model: str, num_ctx: int | None, as_json: bool) -> None:
     click.echo(f"  {'best quantization':<18} {best_text}")
     measured = "measured" if machine.bandwidth_measured else "assumed"
     speed = report.tokens_per_second
-    click.echo(f"  {'speed':<18} ≈ {speed:.{0 if speed >= 10 else 1}f} tokens/s "
-               f"(memory bandwidth {machine.bandwidth / 1e9:.1f} GB/s, {measured})")
+    how = report.speed_source if report.speed_source.startswith("measured") else (
+        f"{report.speed_source}: {machine.bandwidth / 1e9:.1f} GB/s, {measured}")
+    click.echo(f"  {'speed':<18} ≈ {speed:.{0 if speed >= 10 else 1}f} tokens/s ({how})")
     if len(report.options) > 1:
         click.echo("  quantizations:")
         for option in report.options:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -14,18 +16,47 @@ from hearth.units import size_text as _size
 
 @click.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def list_(as_json: bool) -> None:
+@click.option("--all", "show_all", is_flag=True, help="Also list partial downloads (resumable, or abandoned), "
+                                                      "with their size.")
+def list_(as_json: bool, show_all: bool) -> None:
     """List the models you have."""
     models = service().list_models()
+    partials = service().downloads() if show_all else []
     if as_json:
-        click.echo(json.dumps([{"name": m.name, "digest": m.digest, "size": m.size,
-                                "quantization": m.info.quantization, "source": m.provenance.source}
-                               for m in models], indent=2))
+        rows: list[dict[str, object]] = [
+            {"name": m.name, "digest": m.digest, "size": m.size, "quantization": m.info.quantization,
+             "source": m.provenance.source, **({"parts": len(m.parts)} if m.parts else {})} for m in models]
+        click.echo(json.dumps({"models": rows, "partial_downloads": [p.to_dict() for p in partials]}
+                              if show_all else rows, indent=2))
         return
     click.echo(f"{'NAME':<32} {'ID':<14} {'SIZE':>9}  {'QUANT':<8} SOURCE")
     for m in models:
         short = m.digest.split(":")[-1][:12]
-        click.echo(f"{m.name:<32} {short:<14} {_size(m.size):>9}  {m.info.quantization:<8} {m.provenance.source}")
+        parts = f" ({len(m.parts)} parts)" if m.parts else ""
+        click.echo(f"{m.name:<32} {short:<14} {_size(m.size):>9}  {m.info.quantization:<8} {m.provenance.source}"
+                   f"{parts}")
+    if show_all:
+        _list_partials(partials)
+
+
+def _list_partials(partials: list[Any]) -> None:
+    if not partials:
+        click.echo("\nno partial downloads")
+        return
+    click.echo("\npartial downloads (`hearth pull NAME` continues one, `hearth pull --clean` deletes them):")
+    now = time.time()
+    for p in partials:
+        of = f" of {_size(p.total)}" if p.total else ""
+        when = "downloading now" if p.busy else f"last written {_ago(now - p.modified)}"
+        click.echo(f"  {p.source or p.path.name}  {_size(p.size)}{of}  ({when})")
+
+
+def _ago(seconds: float) -> str:
+    for unit, length in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= length:
+            count = int(seconds // length)
+            return f"{count} {unit}{'s' if count != 1 else ''} ago"
+    return "just now"
 
 
 @click.command()
@@ -64,6 +95,11 @@ def show(model: str, template: bool, as_json: bool, modelfile: bool) -> None:
         rows.append(("seed messages", str(len(m.messages))))
     if m.adapters:
         rows.append(("LoRA adapters", ", ".join(d[7:19] for d in m.adapters)))
+    engine, calibration = service().engine_settings(model)
+    rows.append(("engine settings", engine.describe()))
+    if calibration is not None:
+        rows.append(("measured", f"{calibration.measured_at[:16].replace('T', ' ')} in {calibration.seconds:.1f} s "
+                                 "(`hearth tune` measures again)"))
     for label, value in rows:
         click.echo(f"  {label:<22}{value}")
     click.echo("  chat template:")

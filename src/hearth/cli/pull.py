@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from hearth.cli.common import service
-from hearth.errors import NotFoundError
+from hearth.errors import InvalidRequestError, NotFoundError
 from hearth.units import size_text as _size
 
 if TYPE_CHECKING:
@@ -24,12 +24,27 @@ if TYPE_CHECKING:
 
 
 @click.command()
-@click.argument("name")
+@click.argument("name", required=False)
 @click.option("--force", is_flag=True, help="Download even if the model is too large for this machine's memory.")
-def pull(name: str, force: bool) -> None:
+@click.option("--clean", is_flag=True, help="Delete abandoned partial downloads (`hearth list --all` shows them) "
+                                             "first; with no NAME, only that.")
+def pull(name: str | None, force: bool, clean: bool) -> None:
     """Download a model: a catalog name (`hearth catalog`) or hf.co/OWNER/REPO[:QUANT]."""
+    if clean:
+        removed = service().clean_downloads()
+        for leftover in removed:
+            click.echo(f"deleted the partial download of {leftover.source or leftover.path.name} "
+                       f"({_size(leftover.size)})")
+        if not removed:
+            click.echo("no partial downloads to delete")
+    if name is None:
+        if not clean:
+            raise InvalidRequestError("say which model to pull", hint="e.g. `hearth pull qwen2.5:0.5b`; "
+                                      "`hearth pull --clean` deletes abandoned partial downloads")
+        return
     manifest = pull_with_progress(name, force=force)
-    click.echo(f"pulled '{manifest.name}' ({manifest.info.quantization}, {_size(manifest.size)})")
+    parts = f", {len(manifest.parts)} parts" if manifest.parts else ""
+    click.echo(f"pulled '{manifest.name}' ({manifest.info.quantization}, {_size(manifest.size)}{parts})")
 
 
 def pull_with_progress(name: str, *, force: bool = False) -> Manifest:

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from hearth.cli.common import cli_options, print_stats, service
+from hearth.cli.common import cli_options, print_engine, print_stats, service
 from hearth.cli.history import begin_chat
 from hearth.cli.pull import ensure_local
 from hearth.errors import InvalidRequestError
@@ -65,6 +65,7 @@ def run(model: str, prompt: tuple[str, ...], system: str | None, options: tuple[
         sys.stdout.flush()
     if verbose:
         print_stats(done.stats)
+        print_engine(generation.model)
 
 
 def _result(model: str, text: str, done: Done) -> dict[str, object]:

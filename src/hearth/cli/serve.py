@@ -117,6 +117,8 @@ def _span(seconds: float) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the server's JSON.")
 def ps(as_json: bool) -> None:
     """Show the models the running server has loaded, their memory and when they unload."""
+    from hearth.service import EngineSettings
+
     models = request(load_settings(), "GET", "/api/ps")["models"]
     if as_json:
         click.echo(json.dumps(models, indent=2))
@@ -127,6 +129,8 @@ def ps(as_json: bool) -> None:
         click.echo(f"{m['name']:<28} {m['digest'][:12]:<14} {size_text(m.get('memory_rss') or m['size']):>8}  "
                    f"{'100% CPU':<10} {slots:<6} {m.get('cached_tokens') or 0:>8}  "
                    f"{until(m['expires_at'], m.get('keep_alive'), m.get('in_flight', 0))}")
+        if isinstance(m.get("engine"), dict):
+            click.echo(f"  {EngineSettings.from_dict(m['engine']).describe()}")
 
 
 @click.command()

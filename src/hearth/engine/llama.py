@@ -23,6 +23,7 @@ from typing import Any
 import llama_cpp as C
 import numpy as np
 
+from hearth.engine.penalties import Penalties
 from hearth.errors import EngineError, InvalidRequestError
 from hearth.options import Options
 
@@ -298,7 +299,8 @@ class Batch:
 
 
 class Sampler:
-    """One native sampler chain (grammar → penalties → top-k → top-p → min-p → typical → temperature → draw)."""
+    """Penalties (in place, `hearth.engine.penalties`), then one native sampler chain (grammar → top-k → top-p →
+    min-p → typical → temperature → draw), or an argmax for greedy decoding without a grammar."""
 
     def __init__(self, model: Model, options: Options, n_ctx: int) -> None:
         chain = C.llama_sampler_chain_init(C.llama_sampler_chain_default_params())
@@ -307,6 +309,9 @@ class Sampler:
         # a chain that is only `greedy` is an argmax: done in place on llama.cpp's logits, it skips the
         # chain's copy of every logit into a candidates array (~0.1 ms per token on a 49k vocabulary)
         self.argmax_only = False
+        # penalties are applied to the logits before the chain runs (hearth.engine.penalties: llama.cpp's
+        # arithmetic on the window's few tokens instead of a hash lookup for each of the vocabulary's)
+        self.penalties: Penalties | None = None
         add = C.llama_sampler_chain_add
         o = options
         try:
@@ -317,9 +322,8 @@ class Sampler:
                     raise InvalidRequestError(GRAMMAR_REFUSED, field="grammar")
                 add(chain, g)
             last_n = n_ctx if o.repeat_last_n == -1 else o.repeat_last_n
-            if last_n != 0 and (o.repeat_penalty != 1.0 or o.frequency_penalty or o.presence_penalty):
-                add(chain, C.llama_sampler_init_penalties(
-                    model.n_vocab, last_n, o.repeat_penalty, o.frequency_penalty, o.presence_penalty))
+            if Penalties.wanted(last_n, o.repeat_penalty, o.frequency_penalty, o.presence_penalty):
+                self.penalties = Penalties(last_n, o.repeat_penalty, o.frequency_penalty, o.presence_penalty)
             if o.temperature <= 0:
                 add(chain, C.llama_sampler_init_greedy())
                 self.argmax_only = C.llama_sampler_chain_n(chain) == 1
@@ -339,17 +343,27 @@ class Sampler:
             raise
 
     def accept(self, token: int) -> None:
-        """Feed a prompt token to stateful samplers (penalties, grammar)."""
+        """Feed a token to stateful samplers (penalties, grammar) without sampling it."""
         C.llama_sampler_accept(self.ptr, token)
+        if self.penalties is not None:
+            self.penalties.accept(token)
 
     def sample(self, ctx: Context, index: int) -> int:
         """Draw (and accept) the next token from the logits at batch position `index`."""
-        if self.argmax_only:  # same choice as llama.cpp's greedy sampler: the first highest logit
-            logits = C.llama_get_logits_ith(ctx.ptr, index)
-            if not logits:
+        if self.penalties is not None or self.argmax_only:
+            pointer = C.llama_get_logits_ith(ctx.ptr, index)
+            if not pointer:
                 raise EngineError(f"llama.cpp has no logits at batch position {index}")
-            return int(np.ctypeslib.as_array(logits, shape=(self.n_vocab,)).argmax())
-        return C.llama_sampler_sample(self.ptr, ctx.ptr, index)
+            logits = np.ctypeslib.as_array(pointer, shape=(self.n_vocab,))
+            if self.penalties is not None:
+                self.penalties.apply(logits)  # in place: the chain below reads the same buffer
+        if self.argmax_only:  # same choice as llama.cpp's greedy sampler: the first highest logit
+            token = int(logits.argmax())
+        else:
+            token = C.llama_sampler_sample(self.ptr, ctx.ptr, index)
+        if self.penalties is not None:
+            self.penalties.accept(token)
+        return token
 
     def close(self) -> None:
         """Free the chain and its samplers."""

@@ -27,6 +27,7 @@ from hearth.engine.batcher import Batcher
 from hearth.engine.cache import PromptCache
 from hearth.engine.jobs import Job, WorkerConfig
 from hearth.engine.llama import Batch, Context, Model, build_info, grammar_problem
+from hearth.engine.speed import measure_speed
 from hearth.engine.text import reads_special, tokenize_prompt
 from hearth.types import Done, Event
 
@@ -136,6 +137,9 @@ class _Worker:
                 "cache_hits": b.cache_hits, "cached_tokens": b.cached_tokens, "prompt_tokens": b.prompt_tokens,
                 "generated_tokens": b.generated_tokens, "cache_entries": len(c), "cache_bytes": c.bytes,
                 "cache_saves": c.saves, "cache_restores": c.hits}
+
+    def call_measure(self, setting: dict[str, int]) -> dict[str, float]:
+        return measure_speed(self.model, kv_type=self.config.kv_type, **setting)
 
     def call_embed(self, texts: list[str]) -> list[tuple[list[float], int]]:
         if self._embed_ctx is None:

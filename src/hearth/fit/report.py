@@ -13,11 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from hearth.engine.build import build_id
 from hearth.engine.sizing import default_context
 from hearth.fit.estimate import CTX_STEP, Estimate, estimate, largest_context, tokens_per_second
 from hearth.fit.machine import Machine
 from hearth.fit.quants import BEST_CEILING, bits_per_weight, estimated_size, quality_order
 from hearth.fit.shape import ModelShape
+from hearth.fit.tuning import calibrated_speed
 from hearth.units import size_text
 
 Verdict = Literal["fits", "tight", "too large"]
@@ -52,6 +54,7 @@ class FitReport:
     options: list[QuantOption]
     tokens_per_second: float
     notes: list[str] = field(default_factory=list)
+    speed_source: str = "estimated from memory bandwidth"
 
     def to_dict(self) -> dict[str, object]:
         """For `hearth fit --json` and the API."""
@@ -62,7 +65,8 @@ class FitReport:
             "best_quantization": None if self.best is None else self.best.quant,
             "quantizations": [{"quantization": o.quant, "size": o.size, "size_known": o.size_known,
                                "memory": o.total, "verdict": o.verdict} for o in self.options],
-            "tokens_per_second": round(self.tokens_per_second, 1), "header_read": self.shape.exact,
+            "tokens_per_second": round(self.tokens_per_second, 1), "speed_source": self.speed_source,
+            "header_read": self.shape.exact,
             "notes": list(self.notes),
         }
 
@@ -101,14 +105,25 @@ def assess(
     est = estimate(shape, ctx, n_seq)
     comfortable = min(budget, int(machine.available * COMFORT))
     options = _options(shape, machine, budget, n_seq, ctx, quants)
+    speed, source = _speed(shape, machine)
     return FitReport(
         model=model, shape=shape, estimate=est, machine=machine, budget=budget,
         verdict=verdict(est.total, machine, budget),
         largest_context=largest_context(shape, n_seq, comfortable),
         best=_best(options), options=options,
-        tokens_per_second=tokens_per_second(shape, machine.bandwidth, machine.cores),
-        notes=list(notes or []),
+        tokens_per_second=speed, notes=list(notes or []), speed_source=source,
     )
+
+
+def _speed(shape: ModelShape, machine: Machine) -> tuple[float, str]:
+    """Measured decode speed when this machine has calibrated this shape (or one near it), else the estimate."""
+    def predict(s: ModelShape) -> float:
+        return tokens_per_second(s, machine.bandwidth, machine.cores)
+
+    found = calibrated_speed(shape, predict, machine.cores, build_id())
+    if found is not None:
+        return found
+    return predict(shape), "estimated from memory bandwidth"
 
 
 def _options(shape: ModelShape, machine: Machine, budget: int, n_seq: int, ctx: int,

@@ -5,6 +5,7 @@ test or a mirror can change it), tokens (`HF_TOKEN` or `hf auth login`), proxies
 `/api/models/{repo}` listing with each file's LFS sha256 and size. Its telemetry (a request to
 `/api/agent-harnesses` and agent detection in the User-Agent) is switched off unless the user set
 `HF_HUB_DISABLE_TELEMETRY` themselves: Hearth talks to the network only to fetch what was asked for.
+Its HTTP client is Hearth's (`hearth.hub.redirects`): every redirect is checked against `download_hosts`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ DEFAULT_ENDPOINT = "https://huggingface.co"
 TOKEN_HINT = "log in with `hf auth login` or set HF_TOKEN (and accept the model's terms on huggingface.co)"
 _SPLIT = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$", re.IGNORECASE)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+MAX_PARTS = 999
+_CLIENT_SET = False
 
 
 def endpoint() -> str:
@@ -46,6 +49,12 @@ def hf() -> Any:
     from huggingface_hub.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
+    global _CLIENT_SET
+    if not _CLIENT_SET:  # redirects checked hop by hop, the token kept to the hub (hearth.hub.redirects)
+        from hearth.hub.redirects import client_factory
+
+        huggingface_hub.set_client_factory(client_factory)
+        _CLIENT_SET = True
     return huggingface_hub
 
 
@@ -67,6 +76,38 @@ class RemoteFile:
 
 
 @dataclass(frozen=True)
+class RemoteModel:
+    """One model in a repository: a single GGUF file, or every part of a split one, in order."""
+
+    parts: tuple[RemoteFile, ...]
+
+    @property
+    def first(self) -> RemoteFile:
+        """The file llama.cpp is given (for a split model, the part holding all the metadata)."""
+        return self.parts[0]
+
+    @property
+    def quant(self) -> str | None:
+        """The quantization its name says."""
+        return self.first.quant
+
+    @property
+    def size(self) -> int:
+        """Bytes of all its files together."""
+        return sum(p.size for p in self.parts)
+
+    @property
+    def is_split(self) -> bool:
+        """True for a model published as several `-0000K-of-0000N.gguf` parts."""
+        return len(self.parts) > 1
+
+    @property
+    def label(self) -> str:
+        """Its file name, or the first part's and how many parts there are."""
+        return self.first.filename + (f" (+{len(self.parts) - 1} more parts)" if self.is_split else "")
+
+
+@dataclass(frozen=True)
 class RepoListing:
     """A repository's GGUF model files at one commit."""
 
@@ -77,18 +118,31 @@ class RepoListing:
     downloads: int | None
     likes: int | None
 
-    def quants(self) -> dict[str, RemoteFile]:
-        """Single-file GGUFs by quantization, best first (the first file wins when two share one)."""
-        found: dict[str, RemoteFile] = {}
+    def models(self) -> list[RemoteModel]:
+        """Every complete model: single files, then split sets (a set with a part missing is left out)."""
+        singles = [RemoteModel((f,)) for f in self.files if f.part is None]
+        sets: dict[tuple[str, int], dict[int, RemoteFile]] = {}
         for file in self.files:
-            if file.part is None and file.quant and file.quant not in found:
-                found[file.quant] = file
+            if file.part is not None:
+                prefix = _SPLIT.sub("", file.filename).lower()
+                sets.setdefault((prefix, file.part[1]), {})[file.part[0]] = file
+        complete = [RemoteModel(tuple(parts[k] for k in range(1, count + 1)))
+                    for (_, count), parts in sorted(sets.items())
+                    if 1 < count <= MAX_PARTS and all(k in parts for k in range(1, count + 1))]
+        return singles + complete
+
+    def quants(self) -> dict[str, RemoteModel]:
+        """Models by quantization, best first (a single file wins over a split set, then the first listed)."""
+        found: dict[str, RemoteModel] = {}
+        for model in self.models():
+            if model.quant and model.quant not in found:
+                found[model.quant] = model
         return {q: found[q] for q in quality_order(list(found))}
 
-    def choose(self, quant: str | None) -> RemoteFile:
-        """The file for `quant` (None: the default); NotFoundError listing what there is."""
+    def choose(self, quant: str | None) -> RemoteModel:
+        """The model for `quant` (None: the default); NotFoundError listing what there is."""
         quants = self.quants()
-        unnamed = [f for f in self.files if f.part is None and f.quant is None]
+        unnamed = [m for m in self.models() if m.quant is None]
         if quant is None:
             if not quants and len(unnamed) == 1:
                 return unnamed[0]
@@ -102,9 +156,9 @@ class RepoListing:
         self._missing(quant, quants)
         raise AssertionError  # pragma: no cover - _missing always raises
 
-    def _missing(self, quant: str | None, quants: dict[str, RemoteFile]) -> None:
+    def _missing(self, quant: str | None, quants: dict[str, RemoteModel]) -> None:
         split = sorted({f.quant or f.filename for f in self.files if f.part is not None})
-        what = f"no {quant} file" if quant else "no single-file GGUF model"
+        what = f"no {quant} file" if quant else "no GGUF model Hearth can choose by itself"
         if quants:
             listed = ", ".join(f"{q} ({size_text(f.size)})" for q, f in quants.items())
             example = next(iter(quants))
@@ -112,8 +166,8 @@ class RepoListing:
                                 hint=f"e.g. `hearth pull hf.co/{self.repo_id}:{example}`")
         if split:
             raise NotFoundError(
-                f"hf.co/{self.repo_id} has {what}: its GGUFs ({', '.join(split)}) are split into parts, "
-                "which Hearth cannot load yet", hint="choose a repository with single-file GGUFs")
+                f"hf.co/{self.repo_id} has {what}: its split GGUFs ({', '.join(split)}) are missing parts",
+                hint="the repository is incomplete; choose another one (`hearth search NAME`)")
         raise NotFoundError(f"hf.co/{self.repo_id} has no GGUF model files",
                             hint="Hearth runs GGUF models; look for a repository whose name ends in -GGUF "
                                  "(`hearth search NAME`)")
@@ -159,8 +213,8 @@ def file_url(repo_id: str, filename: str, commit: str) -> str:
 def auth_headers() -> dict[str, str]:
     """Headers for a request to the hub: its user agent and, if the user has one, their token.
 
-    The token goes to the hub's own URL only; the HTTP client drops it when the hub redirects to another
-    origin (its CDN), see tests/hub/test_pull.py::test_token_never_reaches_the_cdn.
+    The token goes to the hub's own URL only: Hearth's HTTP client drops it from any request to another
+    origin (`hearth.hub.redirects`), see tests/hub/test_pull.py::test_a_redirect_to_the_cdn_never_receives_the_token.
     """
     headers = dict(hf().utils.build_hf_headers(library_name="hearth"))
     headers["Accept-Encoding"] = "identity"  # sizes and ranges refer to the bytes on disk

@@ -8,28 +8,37 @@ and hands `http_get` the bytes already there as `resume_size`: the next run asks
 
 The partial file is never a model: the caller verifies its sha256 and size and only then adds it to the
 store (hard-linked, so no second copy is written). An flock on `<partial>.lock` keeps two processes from
-writing the same file. A partial is deleted when it cannot be resumed: a body that ended short of the
-advertised size, a full disk, or a failed hash check.
+writing the same file; the lock file also says what the partial is (repository, file, size), for
+`leftovers`. A partial is deleted when it cannot be resumed: a body that ended short of the advertised
+size, or a failed hash check. A full disk keeps it: once there is room, the same command continues.
+
+Abandoned partials (a pull given up on) are `leftovers`: `clean` deletes them (all, or those untouched for
+`STALE_AFTER`), never one another process is still writing.
 """
 
 from __future__ import annotations
 
 import errno
 import fcntl
+import json
 import os
 import shutil
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from hearth.errors import ConflictError, DownloadError, InsufficientStorageError
+from hearth.errors import ConflictError, DownloadError, InsufficientStorageError, UnsafeRedirectError
 from hearth.hub.client import RemoteFile, auth_headers, file_url, hf, translate_errors
 from hearth.paths import ensure_private_dir
 from hearth.store.names import inside, parse_digest
 from hearth.units import size_text
 
 DISK_MARGIN = 256 << 20  # keep this much free beyond the download itself
+STALE_AFTER = 24 * 3600.0  # a partial untouched this long is abandoned
+PARTIAL_SUFFIX = ".partial"
 ByteProgress = Callable[[int, int], None]  # (completed, total)
 
 
@@ -61,6 +70,69 @@ def download(file: RemoteFile, commit: str, folder: Path, progress: ByteProgress
     return path
 
 
+@dataclass(frozen=True)
+class Leftover:
+    """A partial download on disk: what it is (if its lock file says), how much of it is there, and since when."""
+
+    path: Path
+    size: int
+    total: int | None
+    source: str | None  # hf.co/OWNER/REPO/FILE
+    modified: float  # time of the last byte written
+    busy: bool = False  # another process is downloading it right now
+
+    def to_dict(self) -> dict[str, object]:
+        """For `--json` output."""
+        return {"path": str(self.path), "size": self.size, "total": self.total, "source": self.source,
+                "modified": self.modified, "busy": self.busy}
+
+
+def leftovers(folder: Path) -> list[Leftover]:
+    """Every partial download in `folder`, oldest first."""
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in folder.glob("sha256-*" + PARTIAL_SUFFIX):
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            continue
+        info = _read_info(path.with_suffix(".lock"))
+        total = info.get("size")
+        found.append(Leftover(path, st.st_size, total if isinstance(total, int) else None,
+                              info.get("source") if isinstance(info.get("source"), str) else None,
+                              st.st_mtime, _is_busy(path.with_suffix(".lock"))))
+    return sorted(found, key=lambda leftover: leftover.modified)
+
+
+def clean(folder: Path, *, older_than: float | None = None, keep: Collection[Path] = ()) -> list[Leftover]:
+    """Delete partial downloads (only those untouched for `older_than` seconds, if given); return them.
+
+    One another process is writing is left alone, and so are the paths in `keep` (those a pull is about to
+    resume).
+    """
+    removed = []
+    now = time.time()
+    for leftover in leftovers(folder):
+        if leftover.busy or leftover.path in keep:
+            continue
+        if older_than is not None and now - leftover.modified < older_than:
+            continue
+        lock = leftover.path.with_suffix(".lock")
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # a download started meanwhile
+                continue
+            discard(leftover.path)
+            discard(lock)
+        finally:
+            os.close(fd)
+        removed.append(leftover)
+    return removed
+
+
 def check_free_space(folder: Path, needed: int, what: str) -> None:
     """InsufficientStorageError unless `folder`'s disk has `needed` bytes free (plus a margin)."""
     free = shutil.disk_usage(folder).free
@@ -68,7 +140,8 @@ def check_free_space(folder: Path, needed: int, what: str) -> None:
         raise InsufficientStorageError(
             f"not enough disk space to download {what}: it needs {size_text(needed + DISK_MARGIN)} and "
             f"{folder} has {size_text(free)} free",
-            hint="free some space, or point HEARTH_HOME at a bigger disk")
+            hint="free some space (`hearth pull --clean` deletes abandoned downloads), or point HEARTH_HOME at a "
+                 "bigger disk; what was downloaded so far is kept, and the same command continues from there")
 
 
 def discard(path: Path) -> None:
@@ -86,6 +159,8 @@ def _fetch(file: RemoteFile, commit: str, writer: _ProgressWriter, done: int) ->
             hf().file_download.http_get(url, writer, resume_size=done, headers=auth_headers(),
                                         expected_size=file.size, displayed_filename=file.filename,
                                         tqdm_class=_NoBar)
+    except UnsafeRedirectError:
+        raise
     except DownloadError as err:
         got = writer.position
         raise DownloadError(
@@ -93,9 +168,12 @@ def _fetch(file: RemoteFile, commit: str, writer: _ProgressWriter, done: int) ->
             hint="run the same command again to resume from there") from None
     except OSError as err:
         if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-            writer.close_and_discard()
-            raise InsufficientStorageError(f"the disk filled up while downloading {file.filename}",
-                                           hint="free some space, or point HEARTH_HOME at a bigger disk") from None
+            writer.close_quietly()  # what reached the disk is kept: the hash check at the end catches any flaw
+            raise InsufficientStorageError(
+                f"the disk filled up while downloading {file.filename} ({size_text(_size_of(writer.path))} of "
+                f"{size_text(file.size)} kept)", hint="free some space (`hearth pull --clean` deletes abandoned "
+                                                      "downloads), then run the same command again to continue"
+            ) from None
         if "Consistency check failed" in str(err):  # the body ended, complete as far as HTTP knew, but short
             writer.close_and_discard()
             raise DownloadError(f"the hub sent an incomplete {file.filename} ({size_text(writer.position)} of "
@@ -124,6 +202,9 @@ def _exclusive(lock_path: Path, file: RemoteFile) -> Iterator[None]:
         except BlockingIOError:
             raise ConflictError(f"{file.filename} is already being downloaded by another Hearth process",
                                 hint="wait for that download to finish, then try again") from None
+        info = json.dumps({"source": f"hf.co/{file.repo_id}/{file.filename}", "size": file.size}).encode()
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, info, 0)
         yield
     finally:
         os.close(fd)
@@ -177,14 +258,47 @@ class _ProgressWriter:
         return result
 
     def close_and_discard(self) -> None:
+        self.close_quietly()
+        discard(self.path)
+
+    def close_quietly(self) -> None:
         try:
             self.handle.close()
         except OSError:  # a full disk can fail the final flush too
             pass
-        discard(self.path)
 
     def flush(self) -> None:
         self.handle.flush()
+
+
+def _read_info(lock: Path) -> dict[str, object]:
+    try:
+        with open(lock, "rb") as handle:
+            data = json.loads(handle.read(4096) or b"{}")
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _is_busy(lock: Path) -> bool:
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def _size_of(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 class _NoBar:

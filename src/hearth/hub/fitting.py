@@ -41,10 +41,12 @@ def fit_report(store: ModelStore, name: str, machine: Machine, *, budget: int, n
         note = f"estimated from the catalog: the hub could not be reached ({err.message})"
         return assess(str(match.local_name), shape, machine, budget=budget, n_seq=n_seq, n_ctx=n_ctx, kv_type=kv_type,
                       notes=[note])
-    shape, handle = remote_shape(plan.file, plan.listing.commit)
-    sizes = {q: f.size for q, f in plan.listing.quants().items()}
+    shape, handle = remote_shape(plan.file, plan.listing.commit, total_size=plan.model.size)
+    sizes = {q: m.size for q, m in plan.listing.quants().items()}
     note = (f"read {plan.file.filename}'s header from hf.co/{plan.listing.repo_id}: "
-            f"{size_text(handle.fetched)} of {size_text(plan.file.size)}")
+            f"{size_text(handle.fetched)} of {size_text(plan.model.size)}")
+    if plan.model.is_split:
+        note += f" (a model in {len(plan.model.parts)} parts; the others are counted from the listing)"
     return assess(f"{plan.local_name}", shape, machine, budget=budget, n_seq=n_seq, n_ctx=n_ctx, kv_type=kv_type,
                   quants=sizes or None, notes=[note])
 

@@ -15,6 +15,12 @@
 Raising from `progress` cancels the pull; the partial download stays for the next attempt. A model appears
 in the store only after the whole file matched the sha256 the hub advertises for it: a truncated, corrupted
 or mislabelled file ends in an error and is deleted, never listed.
+
+A split model (`NAME-00001-of-00003.gguf`, ...) is pulled part by part, each resumable and verified like a
+single file, with a "pulling <digest>" status per part; the free disk space is checked for all of them
+before the first byte. If one part fails its check, only that part is deleted: the others wait, as
+partial downloads, for the next attempt. Partial downloads untouched for a day are deleted when a pull
+starts (`download.clean`), except those the pull is about to continue.
 """
 
 from __future__ import annotations
@@ -38,10 +44,12 @@ from hearth.fit.estimate import estimate
 from hearth.fit.machine import Machine
 from hearth.fit.report import context_for, refusal, verdict
 from hearth.hub.catalog import CatalogEntry, lookup
-from hearth.hub.client import RemoteFile, RepoListing, listing
-from hearth.hub.download import discard, download, partial_path
+from hearth.hub.client import RemoteFile, RemoteModel, RepoListing, listing
+from hearth.hub.download import STALE_AFTER, check_free_space, clean, discard, download, partial_path
+from hearth.hub.redirects import allowing
 from hearth.hub.refs import is_hub_reference, parse_hub_reference
 from hearth.hub.remote import remote_shape
+from hearth.paths import ensure_private_dir
 from hearth.store import Manifest, ModelName, ModelStore, Provenance, read_gguf_info
 
 Progress = Callable[[dict[str, Any]], None]
@@ -51,16 +59,21 @@ NOT_PULLABLE_HINT = ("`hearth catalog` lists the short names Hearth knows; any G
 
 @dataclass(frozen=True)
 class PullPlan:
-    """What a name stands for on the hub: the repository listing and the one file to fetch."""
+    """What a name stands for on the hub: the repository listing and the model (one file, or parts) to fetch."""
 
     local_name: ModelName
     listing: RepoListing
-    file: RemoteFile
+    model: RemoteModel
     catalog: CatalogEntry | None = None
 
     @property
+    def file(self) -> RemoteFile:
+        """The file llama.cpp is given: the model's one file, or its first part."""
+        return self.model.first
+
+    @property
     def source(self) -> str:
-        """Provenance of the model: repository, commit and file."""
+        """Provenance of the model: repository, commit and (first) file."""
         return f"hf.co/{self.listing.repo_id}@{self.listing.commit}/{self.file.filename}"
 
     @property
@@ -89,61 +102,91 @@ def resolve(name: str) -> PullPlan:
 
 
 def install(store: ModelStore, plan: PullPlan, progress: Progress | None = None, *,
-            downloads: Path | None = None) -> Manifest:
-    """Download (or reuse), verify and add the planned file to `store` under its local name."""
+            downloads: Path | None = None, download_hosts: tuple[str, ...] | None = None) -> Manifest:
+    """Download (or reuse), verify and add the planned model to `store` under its local name.
+
+    `download_hosts` are the hosts the hub may redirect to (None: the configured ones, `hearth.hub.redirects`).
+    """
     emit = progress or (lambda _event: None)
-    file = plan.file
-    digest = file.digest
-    if digest is None:
-        raise DownloadError(f"the hub advertises no sha256 for {file.filename}, so Hearth cannot verify it",
-                            hint="only files stored with Git LFS (as GGUF models are) can be pulled")
+    parts = plan.model.parts
+    for part in parts:
+        if part.digest is None:
+            raise DownloadError(f"the hub advertises no sha256 for {part.filename}, so Hearth cannot verify it",
+                                hint="only files stored with Git LFS (as GGUF models are) can be pulled")
+    digests = tuple(str(p.digest) for p in parts)
     current = _existing(store, plan.local_name)
-    if current is not None and current.digest == digest:
+    if current is not None and current.digests == digests:
         emit({"status": "success"})  # already here, same bytes: nothing to do
         return current
-    if store.blobs.path(digest).is_file():  # another name already has these weights: no download needed
-        source = store.blobs.path(digest)
-        emit({"status": f"pulling {digest[7:19]}", "digest": digest, "total": file.size, "completed": file.size})
-    else:
-        folder = downloads or store.home / "downloads"
-        source = download(file, plan.listing.commit, folder, _byte_progress(emit, digest))
+    folder = downloads or store.home / "downloads"
+    needed = [p for p in parts if not store.blobs.path(str(p.digest)).is_file()]
+    clean(folder, older_than=STALE_AFTER, keep={partial_path(folder, str(p.digest)) for p in needed})
+    if needed:
+        check_free_space(ensure_private_dir(folder), _missing_bytes(folder, needed), plan.model.label)
+    sources = []
+    with allowing(download_hosts):
+        for part in parts:
+            digest = str(part.digest)
+            if store.blobs.path(digest).is_file():  # another model already has these bytes: no download needed
+                emit({"status": f"pulling {digest[7:19]}", "digest": digest, "total": part.size,
+                      "completed": part.size})
+                sources.append(store.blobs.path(digest))
+            else:
+                sources.append(download(part, plan.listing.commit, folder, _byte_progress(emit, digest)))
     emit({"status": "verifying sha256 digest"})
-    manifest = _add(store, plan, source)
+    manifest = _add(store, plan, sources)
     emit({"status": "writing manifest"})
     emit({"status": "success"})
     return manifest
 
 
-def _add(store: ModelStore, plan: PullPlan, source: Path) -> Manifest:
-    """Hash-check and store the file; delete a partial download that fails (or once it is stored)."""
-    digest = plan.file.digest
-    assert digest is not None
-    is_partial = source == partial_path(source.parent, digest)
+def _missing_bytes(folder: Path, parts: list[RemoteFile]) -> int:
+    """Bytes still to fetch for `parts`, counting what their partial downloads already hold."""
+    total = 0
+    for part in parts:
+        try:
+            done = partial_path(folder, str(part.digest)).stat().st_size
+        except OSError:
+            done = 0
+        total += max(0, part.size - done)
+    return total
+
+
+def _add(store: ModelStore, plan: PullPlan, sources: list[Path]) -> Manifest:
+    """Hash-check and store the files; delete a partial download that fails (the others once stored)."""
+    parts = plan.model.parts
+    partials = [s for s, p in zip(sources, parts, strict=True) if s == partial_path(s.parent, str(p.digest))]
     try:
-        refuse_unusable(read_gguf_info(source).chat_template, plan.local_name)
+        refuse_unusable(read_gguf_info(sources[0]).chat_template, plan.local_name)
     except TemplateError:
-        if is_partial:
-            discard(source)
+        _discard_all(partials)
         raise
+    provenance = Provenance(source=plan.source, license=plan.license)
     try:
-        manifest = store.import_file(
-            source, plan.local_name, link=True, replace=True, expected_digest=digest,
-            provenance=Provenance(source=plan.source, license=plan.license),
-        )
+        if plan.model.is_split:
+            manifest = store.import_split(sources, plan.local_name, link=True, replace=True, provenance=provenance,
+                                          expected_digests=[str(p.digest) for p in parts],
+                                          labels=[p.filename for p in parts])
+        else:
+            manifest = store.import_file(sources[0], plan.local_name, link=True, replace=True,
+                                         expected_digest=parts[0].digest, provenance=provenance)
     except IntegrityError as err:
-        if is_partial:
-            discard(source)
+        bad = [Path(err.path)] if err.path is not None else partials
+        _discard_all([p for p in partials if p in bad])
         raise DownloadError(
             f"the download was deleted because it is not the file the hub advertises: {err.message}",
             hint="run the same command again; if it fails again, the file on the hub is damaged") from None
     except InvalidModelFileError as err:
-        if is_partial:
-            discard(source)
-        raise InvalidModelFileError(f"the downloaded {plan.file.filename} is not a usable model: {err.message}",
+        _discard_all(partials)
+        raise InvalidModelFileError(f"the downloaded {plan.model.label} is not a usable model: {err.message}",
                                     hint=err.hint) from None
-    if is_partial:
-        discard(source)  # the store has its own link (or copy) now
+    _discard_all(partials)  # the store has its own links (or copies) now
     return manifest
+
+
+def _discard_all(paths: list[Path]) -> None:
+    for path in paths:
+        discard(path)
 
 
 def _existing(store: ModelStore, name: ModelName) -> Manifest | None:
@@ -163,7 +206,7 @@ def _byte_progress(emit: Progress, digest: str) -> Callable[[int, int], None]:
 
 
 def pull_model(store: ModelStore, name: str, progress: Progress | None, machine: Machine, *, budget: int,
-               n_seq: int = 1, force: bool = False) -> Manifest:
+               n_seq: int = 1, force: bool = False, download_hosts: tuple[str, ...] | None = None) -> Manifest:
     """Resolve, check the fit (from the remote header), then download and install `name`.
 
     A model that is too large for the memory budget is refused before a byte of its weights is fetched
@@ -171,16 +214,17 @@ def pull_model(store: ModelStore, name: str, progress: Progress | None, machine:
     """
     emit = progress or (lambda _event: None)
     emit({"status": "pulling manifest"})
-    plan = resolve(name)
-    if not force:
-        check_fit(plan, machine, budget=budget, n_seq=n_seq)
-    return install(store, plan, emit)
+    with allowing(download_hosts):
+        plan = resolve(name)
+        if not force:
+            check_fit(plan, machine, budget=budget, n_seq=n_seq)
+    return install(store, plan, emit, download_hosts=download_hosts)
 
 
 def check_fit(plan: PullPlan, machine: Machine, *, budget: int, n_seq: int) -> None:
     """InsufficientMemoryError if the planned file could not be loaded here even at the smallest context."""
     try:
-        shape, _ = remote_shape(plan.file, plan.listing.commit)
+        shape, _ = remote_shape(plan.file, plan.listing.commit, total_size=plan.model.size)
     except HearthError:  # an unreadable header is reported by the download's own checks
         return
     est = estimate(shape, context_for(shape, machine, n_seq), n_seq)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import io
 import re
+from dataclasses import replace
 from typing import Any
 
 from hearth.errors import DownloadError
+from hearth.fit.quants import bits_per_weight
 from hearth.fit.shape import ModelShape
 from hearth.hub.client import RemoteFile, auth_headers, file_url, hf, translate_errors
 from hearth.store.gguf import read_gguf_header
@@ -90,9 +92,19 @@ class RangeFile(io.RawIOBase):
         return data
 
 
-def remote_shape(file: RemoteFile, commit: str) -> tuple[ModelShape, RangeFile]:
-    """The shape of a GGUF on the hub, read from its header alone (the RangeFile tells how much was fetched)."""
+def remote_shape(file: RemoteFile, commit: str, *, total_size: int | None = None) -> tuple[ModelShape, RangeFile]:
+    """The shape of a GGUF on the hub, read from its header alone (the RangeFile tells how much was fetched).
+
+    For a split model `file` is its first part and `total_size` the listed size of all its parts: the header
+    gives the architecture, and the weights (and parameters) are counted for the whole set.
+    """
     handle = RangeFile(file_url(file.repo_id, file.filename, commit), file.size, auth_headers())
     with translate_errors(f"hf.co/{file.repo_id}/{file.filename}"):
         header = read_gguf_header(handle, file.size, f"hf.co/{file.repo_id}/{file.filename}")
-    return ModelShape.from_header(header), handle
+    shape = ModelShape.from_header(header)
+    if total_size is not None and total_size > file.size:
+        # the other parts' bytes are weights of the file's type (their own small headers aside)
+        rest = total_size - file.size
+        parameters = shape.parameters + int(rest * 8 / (bits_per_weight(shape.quantization) or 8.0))
+        shape = replace(shape, weights_bytes=shape.weights_bytes + rest, parameters=parameters)
+    return shape, handle

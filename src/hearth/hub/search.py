@@ -25,7 +25,8 @@ ASSUMED_CONTEXT = 4096
 
 @dataclass(frozen=True)
 class SearchResult:
-    """One repository: popularity, single-file quantizations (best first) with sizes and fit labels."""
+    """One repository: popularity, its quantizations (best first; a split model's size is all its parts') with
+    sizes and fit labels."""
 
     repo_id: str
     downloads: int | None
@@ -70,7 +71,7 @@ def _describe(repo_id: str, downloads: int | None, likes: int | None, machine: M
     sizes = {q: f.size for q, f in files.items()}
     labels = {q: label(_shape_from_size(q, size), machine, budget, n_seq) for q, size in sizes.items()}
     best = next((q for q in sizes if labels[q] == "fits" and (bits_per_weight(q) or 0) <= 8.5), None)
-    problem = None if sizes else "no single-file GGUF models"
+    problem = None if sizes else "no complete GGUF models"
     return SearchResult(repo_id, downloads, likes, sizes, labels, default_quant(list(sizes)), best, problem)
 
 

@@ -248,4 +248,5 @@ def ps_entry(model: Running) -> dict[str, Any]:
         "memory_estimate": model.memory_estimate, "in_flight": model.in_flight, "slots": model.slots,
         "keep_alive": model.keep_alive, "slots_busy": stats.get("slots_busy"), "cache_hits": stats.get("cache_hits"),
         "cached_tokens": stats.get("cached_tokens"), "prompt_cache_bytes": stats.get("cache_bytes"),
+        "engine": None if model.engine is None else model.engine.to_dict(),
     }

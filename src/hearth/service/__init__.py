@@ -16,15 +16,18 @@ from hearth.service.generation import Generation
 from hearth.service.loaded import Turn
 from hearth.service.running import Running
 from hearth.service.tools import MAX_TOOL_ROUNDS, Executor, TurnResult
-from hearth.store import Manifest
+from hearth.service.tuning import EngineSettings
+from hearth.store import BUNDLED_NAME, Manifest
 
 __all__ = [
+    "BUNDLED_NAME",
     "LATEST",
     "MAX_TOOL_ROUNDS",
     "CatalogRow",
     "ChatStart",
     "Conversations",
     "Deleted",
+    "EngineSettings",
     "Embeddings",
     "Executor",
     "FitReport",

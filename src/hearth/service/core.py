@@ -23,13 +23,15 @@ from hearth.service.loaded import LoadedModel, Turn
 from hearth.service.running import Running, running
 from hearth.service.scheduler import ClientFactory, Scheduler, model_shape
 from hearth.service.tools import MAX_TOOL_ROUNDS, Executor, TurnResult, answer_turn
+from hearth.service.tuning import EngineSettings
 from hearth.store import Manifest, ModelStore
 from hearth.types import Message, Sink
 
 if TYPE_CHECKING:
     from hearth.fit import FitReport, ModelShape
+    from hearth.fit.tuning import Calibration
     from hearth.history import Conversation
-    from hearth.hub import CatalogEntry, SearchResult
+    from hearth.hub import CatalogEntry, Leftover, SearchResult
     from hearth.modelfile import Created, Modelfile
     from hearth.store.importers import ImportReport
 
@@ -148,6 +150,33 @@ class Hearth:
         """The loaded models: memory, slots, prompt cache and when each unloads (blocks briefly per worker)."""
         return [running(m, self.scheduler.memory(m)) for m in self.scheduler.loaded()]
 
+    # -- engine settings --------------------------------------------------------------------------------------
+    def set_notice(self, notice: Callable[[str], None]) -> None:
+        """Where one-off progress lines go (measuring this machine on a model's first load); default: the log."""
+        self.scheduler.tuner.notice = notice
+
+    def engine_settings(self, model: str) -> tuple[EngineSettings, Calibration | None]:
+        """The engine settings `model` loads (or would load) with and why, and the calibration they come
+        from, without measuring anything."""
+        manifest = self.store.get(model)
+        loaded = next((m for m in self.scheduler.loaded() if m.name == manifest.name), None)
+        tuner = self.scheduler.tuner
+        shape = self._shape(manifest)
+        calibration = tuner.stored(shape)
+        if loaded is not None and loaded.engine is not None:
+            return loaded.engine, calibration
+        return tuner.current(shape), calibration
+
+    def tune(self, model: str) -> Calibration:
+        """Measure the fastest engine settings for `model` on this machine now and keep them (a loaded model
+        keeps its settings until it next loads)."""
+        manifest = self.store.get(model)
+        return self.scheduler.tuner.calibrate(self.store.model_path(manifest), self._shape(manifest),
+                                              manifest.name)
+
+    def _shape(self, manifest: Manifest) -> ModelShape:
+        return model_shape(manifest, self.store.model_path(manifest)).with_kv(self.settings.kv_cache_type)
+
     def stop(self, model: str) -> bool:
         """Unload a model now (its running answers end with an error); False if it was not loaded."""
         return self.scheduler.stop(model)
@@ -237,7 +266,19 @@ class Hearth:
 
         machine = this_machine(measure=False)
         return pull_model(self.store, name, progress, machine, budget=self.model_budget,
-                          n_seq=self._n_seq, force=force)
+                          n_seq=self._n_seq, force=force, download_hosts=self.settings.download_hosts)
+
+    def downloads(self) -> list[Leftover]:
+        """Partial downloads on disk (given-up pulls, or one running now), oldest first, with their sizes."""
+        from hearth.hub import leftovers
+
+        return leftovers(self.store.home / "downloads")
+
+    def clean_downloads(self, *, older_than: float | None = None) -> list[Leftover]:
+        """Delete partial downloads no pull is writing (only those untouched for `older_than` s, if given)."""
+        from hearth.hub import clean
+
+        return clean(self.store.home / "downloads", older_than=older_than)
 
     def create(self, name: str, modelfile: str | Modelfile, *, base_dir: Path | None = None,
                pull_missing: Callable[[str], str] | None = None) -> Created:

@@ -15,6 +15,7 @@ from hearth.engine import Job, WorkerClient
 from hearth.engine.text import content_spans
 from hearth.errors import ClientGoneError, ContextOverflowError, InvalidRequestError
 from hearth.options import Options, parse_options
+from hearth.service.tuning import EngineSettings
 from hearth.store import Manifest
 from hearth.types import Message, Notice
 
@@ -38,6 +39,7 @@ class LoadedModel:
     estimate_bytes: int
     load_ns: int
     keep_alive: float = 300.0
+    engine: EngineSettings | None = None  # the engine settings it loaded with, and why
     in_flight: int = 0
     last_used: float = field(default_factory=time.monotonic)
     template: ChatTemplate = field(init=False)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from hearth.errors import HearthError
 from hearth.service.loaded import LoadedModel
+from hearth.service.tuning import EngineSettings
 from hearth.store import Manifest
 
 STATS_TIMEOUT = 2.0
@@ -26,6 +27,7 @@ class Running:
     keep_alive: float  # seconds; negative: stays loaded
     expires_in: float | None  # seconds until it unloads; None: never (keep_alive < 0)
     worker: dict[str, int] = field(default_factory=dict)  # the worker's counters: slots_busy, cache_hits, ...
+    engine: EngineSettings | None = None  # flash attention, threads, batch, and why each
 
     @property
     def name(self) -> str:
@@ -51,4 +53,5 @@ def running(loaded: LoadedModel, rss: int) -> Running:
     else:
         expires_in = max(0.0, loaded.expires_at - time.monotonic())
     return Running(loaded.manifest, loaded.client.pid, rss, loaded.estimate_bytes, loaded.n_ctx,
-                   int(loaded.client.info.get("n_seq", 1)), loaded.in_flight, loaded.keep_alive, expires_in, worker)
+                   int(loaded.client.info.get("n_seq", 1)), loaded.in_flight, loaded.keep_alive, expires_in, worker,
+                   loaded.engine)

@@ -15,15 +15,17 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
 
 from hearth.config import Settings
-from hearth.engine import FLASH_ATTN, KV_TYPES, WorkerClient, WorkerConfig, default_context, physical_cores
+from hearth.engine import KV_TYPES, WorkerClient, WorkerConfig, default_context
 from hearth.errors import BusyError, HearthError, InsufficientMemoryError, InvalidOptionError
 from hearth.fit import Estimate, ModelShape, cached_shape, estimate, refusal
 from hearth.service.loaded import LoadedModel
+from hearth.service.tuning import EngineSettings, Tuner
 from hearth.store import Manifest, ModelStore
 from hearth.units import size_text
 
@@ -34,9 +36,15 @@ def model_shape(manifest: Manifest, path: Path | None = None) -> ModelShape:
     """What a stored model's memory depends on: from its file's header if readable, else its manifest."""
     if path is not None:
         try:
-            return cached_shape(path)
+            shape = cached_shape(path)
         except (HearthError, OSError):
             pass
+        else:
+            if not manifest.parts:
+                return shape
+            # a split model: the header is its first part's, the weights are all its parts'
+            return replace(shape, weights_bytes=shape.weights_bytes + manifest.size - manifest.parts[0].size,
+                           parameters=manifest.info.parameter_count)
     return ModelShape.from_info(manifest.info)
 
 
@@ -48,6 +56,7 @@ class Scheduler:
         self.store = store
         self.settings = settings
         self.client_factory: ClientFactory = client_factory or WorkerClient
+        self.tuner = Tuner(settings, store.home, self.client_factory)
         self._models: dict[str, LoadedModel] = {}
         self._lock = threading.RLock()
         self._closed = threading.Event()
@@ -95,26 +104,36 @@ class Scheduler:
         if self.settings.kv_cache_type != "f16" and self.settings.flash_attention == "off":
             raise InvalidOptionError(
                 f"a {self.settings.kv_cache_type} KV cache needs flash attention, which is off",
-                hint="set flash_attention = on (or auto), or kv_cache_type = f16", field="kv_cache_type")
+                hint="set flash_attention = on (or measure), or kv_cache_type = f16", field="kv_cache_type")
         shape = model_shape(manifest, path).with_kv(self.settings.kv_cache_type)
         n_ctx = num_ctx or self.settings.num_ctx or default_context(
             manifest.info.context_length or 0, shape.kv_bytes_per_token, n_seq)
-        predicted = estimate(shape, n_ctx, n_seq, flash_attention=self.settings.flash_attention != "off")
-        need = predicted.total + self.settings.prompt_cache_bytes
-        self._make_room(manifest.name, need, (shape, predicted))
-        threads = self.settings.num_threads or physical_cores()
-        config = WorkerConfig(str(path), n_ctx=n_ctx, n_seq=n_seq,
-                              n_threads=threads, n_threads_batch=threads,
-                              flash_attn=FLASH_ATTN[self.settings.flash_attention],
+        # room first (counted for the larger, flash-attention-off compute buffer): calibrating loads the model
+        self._make_room(manifest.name, self._need(shape, n_ctx, n_seq, None), (shape, self._predict(
+            shape, n_ctx, n_seq, None)))
+        engine = self.tuner.settings_for(path, shape, manifest.name)
+        need = self._need(shape, n_ctx, n_seq, engine)
+        self._make_room(manifest.name, need, (shape, self._predict(shape, n_ctx, n_seq, engine)))
+        config = WorkerConfig(str(path), n_ctx=n_ctx, n_seq=n_seq, **engine.worker_fields(),
                               kv_type=KV_TYPES[self.settings.kv_cache_type],
                               cache_bytes=self.settings.prompt_cache_bytes,
                               lora_paths=tuple(str(p) for p in self.store.adapter_paths(manifest)))
         started = time.perf_counter_ns()
         client = self.client_factory(config)
         loaded = LoadedModel(manifest, client, n_ctx=client.info["n_ctx"], estimate_bytes=need,
-                             load_ns=time.perf_counter_ns() - started, keep_alive=self.settings.keep_alive)
+                             load_ns=time.perf_counter_ns() - started, keep_alive=self.settings.keep_alive,
+                             engine=engine)
         self._models[manifest.name] = loaded
         return loaded
+
+    @staticmethod
+    def _predict(shape: ModelShape, n_ctx: int, n_seq: int, engine: EngineSettings | None) -> Estimate:
+        if engine is None:
+            return estimate(shape, n_ctx, n_seq, flash_attention=False)
+        return estimate(shape, n_ctx, n_seq, engine.batch, flash_attention=engine.flash_attention != "off")
+
+    def _need(self, shape: ModelShape, n_ctx: int, n_seq: int, engine: EngineSettings | None) -> int:
+        return self._predict(shape, n_ctx, n_seq, engine).total + self.settings.prompt_cache_bytes
 
     def _make_room(self, name: str, need: int, why: tuple[ModelShape, Estimate] | None = None) -> None:
         if need > self.budget:
