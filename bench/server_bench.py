@@ -40,6 +40,7 @@ from typing import Any
 
 import httpx
 import psutil
+from benchlib import cpu_model
 
 ROOT = Path(__file__).resolve().parent.parent
 LLAMA_SERVER = ROOT / ".build" / "llamacpp" / "bin" / "llama-server"
@@ -73,9 +74,10 @@ def start_llama_server(model: Path, threads: int, ctx: int, parallel: int,
         raise SystemExit(f"{LLAMA_SERVER} is missing: build it with bench/build_llamacpp.sh")
     port = free_port()
     # llama-server's -c is the whole KV cache, shared by its -np slots; Hearth's num_ctx is per slot.
+    # "default": llama-server's own flash attention and batch sizes (what its users get)
+    tuning = [] if fa == "default" else ["-b", "512", "-ub", "512", "-fa", fa]
     args = [str(LLAMA_SERVER), "-m", str(model), "--host", "127.0.0.1", "--port", str(port), "-t", str(threads),
-            "-tb", str(threads), "-c", str(ctx * parallel), "-np", str(parallel), "-b", "512", "-ub", "512",
-            "--no-warmup", "-fa", fa]
+            "-tb", str(threads), "-c", str(ctx * parallel), "-np", str(parallel), "--no-warmup", *tuning]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, proc, "/health")
@@ -87,8 +89,10 @@ def start_hearth(home: Path, threads: int, ctx: int, parallel: int, fa: str,
     port = free_port()
     env = {**os.environ, "HEARTH_HOME": str(home)}
     env.pop("HEARTH_HOST", None)
-    args = [str(HEARTH), "serve", "--port", str(port), "--num-threads", str(threads), "--num-ctx", str(ctx),
-            "--num-parallel", str(parallel), "--flash-attention", fa, *extra]
+    # "default": Hearth's own choice, measured on this machine at the first load (in the warm-up, untimed)
+    tuning = [] if fa == "default" else ["--num-threads", str(threads), "--flash-attention", fa]
+    args = [str(HEARTH), "serve", "--port", str(port), "--num-ctx", str(ctx), "--num-parallel", str(parallel),
+            *tuning, *extra]
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, proc, "/health")
@@ -165,8 +169,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="0 = physical cores")
     parser.add_argument("--ctx", type=int, default=2048, help="context per slot")
     parser.add_argument("--parallel", type=int, default=4, help="slots on both servers")
-    parser.add_argument("--flash-attention", choices=("auto", "on", "off"), default="off",
-                        help="on both servers (default off, Hearth's default)")
+    parser.add_argument("--flash-attention", choices=("default", "auto", "on", "off"), default="default",
+                        help="on both servers (default: each server's own choice; Hearth's is measured here)")
     parser.add_argument("--hearth-arg", action="append", default=[], metavar="FLAG",
                         help="extra `hearth serve` flag, e.g. --hearth-arg=--prompt-cache-bytes=0 (repeatable)")
     parser.add_argument("--repeat-prompt", action="store_true", help="send the same prompt every time")
@@ -201,6 +205,7 @@ def main() -> None:
                     results[name].append(measure(client, name, url, model, prompt, args.max_tokens,
                                                  servers[name]))
                 order = order[1:] + order[:1]
+            engine = client.get(hearth_url + "/api/ps").json()["models"][0].get("engine")
         summary = {name: summarize(rows) for name, rows in results.items()}
     finally:
         for proc in procs:
@@ -209,13 +214,19 @@ def main() -> None:
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 proc.kill()
-    report(summary, args, threads)
+    report(summary, args, threads, engine)
     if args.json:
         args.json.write_text(json.dumps({"settings": vars(args) | {"threads": threads, "json": None},
-                                         "summary": summary}, indent=2, default=str))
+                                         "cpu": cpu_model(), "hearth_engine": engine, "summary": summary},
+                                        indent=2, default=str))
 
 
-def report(summary: dict[str, dict[str, float]], args: argparse.Namespace, threads: int) -> None:
+def report(summary: dict[str, dict[str, float]], args: argparse.Namespace, threads: int,
+           engine: dict[str, Any] | None) -> None:
+    print(f"CPU: {cpu_model()}")
+    llama = "-fa auto (its default), -b 2048 -ub 512" if args.flash_attention == "default" else \
+        f"-fa {args.flash_attention} -b 512 -ub 512"
+    print(f"llama-server: -t {threads} {llama}; hearth: {engine}")
     print(f"model smollm2:135m Q4_1 · threads {threads} · ctx {args.ctx}/slot · {args.parallel} slots · "
           f"{args.runs} runs × {args.max_tokens} tokens, one client, streaming, "
           f"{'the same prompt every time' if args.repeat_prompt else 'a new prompt every time'}\n")

@@ -3,9 +3,10 @@
 Nothing here does I/O. Supported: chat completions and completions (streamed as server-sent events or
 not), `stop`, `max_tokens` / `max_completion_tokens`, `temperature`, `top_p`, `seed`, the two penalties,
 `response_format` (`json_object`, `json_schema`: enforced by a llama.cpp grammar), `usage` and
-`stream_options.include_usage`, and embeddings (floats or base64). Parameters this server cannot honour
-(`n` > 1, `logprobs`, `logit_bias`, `tools`, images) are refused with 400 naming the field, rather than
-silently ignored.
+`stream_options.include_usage`, function `tools` and `tool_choice`, and embeddings (floats or base64).
+Parameters this server cannot honour (`n` > 1, `logprobs`, `logit_bias`, images; the full list is in
+docs/api.md, checked by tests/server/test_documented_refusals.py) are refused with 400 naming the field,
+rather than silently ignored.
 """
 
 from __future__ import annotations
