@@ -12,8 +12,6 @@ import pytest
 PROBE = """
 import json, sys
 from pathlib import Path
-
-import pytest
 from hearth.engine.llama import Model
 path = Path(sys.argv[1])
 out = {}
@@ -37,8 +35,6 @@ def test_use_mmap_reaches_llama_cpp(bundled_model: Path) -> None:
 GREEDY_PROBE = """
 import json, sys
 from pathlib import Path
-
-import pytest
 from hearth.engine.llama import Batch, Context, Model, Sampler
 from hearth.options import Options
 settings = Options(temperature=0.0, top_p=1.0, repeat_penalty=1.0, seed=0)
@@ -76,8 +72,6 @@ def test_greedy_argmax_matches_llama_cpp_greedy_sampler(bundled_model: Path) -> 
 PENALTY_PROBE = """
 import json, sys
 from pathlib import Path
-
-import pytest
 import llama_cpp as C
 from hearth.engine.llama import Batch, Context, Model, Sampler
 from hearth.options import Options

@@ -155,3 +155,16 @@ def test_fit_uses_the_measured_speed_of_this_shape_and_corrects_estimates_of_sim
     far = replace(SHAPE, weights_bytes=SHAPE.weights_bytes * 10)
     assert calibrated_speed(far, predict, 2, "b1", tmp_path) is None  # too unlike anything measured
     assert calibrated_speed(bigger, predict, 2, "another build", tmp_path) is None
+
+
+def test_large_models_get_shorter_trials_so_measuring_stays_short() -> None:
+    from hearth.fit.tuning import DEPTH, GEN, MIN_DEPTH, MIN_GEN, trial_size
+
+    assert trial_size(SHAPE.weights_bytes) == (DEPTH, GEN)  # the bundled model: full length
+    depth, gen = trial_size(1 << 30)
+    assert MIN_DEPTH < depth < DEPTH and MIN_GEN <= gen < GEN
+    assert trial_size(40 << 30) == (MIN_DEPTH, MIN_GEN)
+    asked, measure = machine(fa_on=Timing(100, 200, 80), fa_off=Timing(100, 200, 90))
+    calibrate(measure, 2, depth=depth, gen=gen)  # type: ignore[arg-type]
+    assert {t.depth for t in asked} <= {0, depth} and {t.gen for t in asked} <= {0, gen}
+    assert any(t.depth == depth for t in asked) and any(t.gen == gen for t in asked)

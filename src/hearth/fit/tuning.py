@@ -14,7 +14,8 @@ tests pass fake timings) for a few `Trial`s and keeps the winner:
    prompts always use every core, where the arithmetic is;
 3. prompt batch: 512 tokens per `llama_decode`, or 256.
 
-A later setting must beat the earlier one by `MARGIN` to be chosen, so noise does not flip choices.
+A later setting must beat the earlier one by `MARGIN` to be chosen, so noise does not flip choices. The
+trials shrink for large models (`trial_size`) so that measuring stays a matter of seconds, not minutes.
 Results live in `$HEARTH_HOME/tuning.json`, keyed by CPU model (name and feature flags), core count,
 llama.cpp build and model shape (`tuning_key`); a damaged file counts as no measurement.
 """
@@ -41,6 +42,8 @@ GEN = 16  # tokens decoded per decode measurement
 BATCHES = (512, 256)
 SIMILAR_SIZE = 4.0
 TURN_PROMPT, TURN_ANSWER, TURN_DEPTH = 512, 128, 1500
+FULL_SIZE_BYTES = 160 << 20  # models up to this size get full-length trials; larger ones shorter ones
+MIN_DEPTH, MIN_GEN = 64, 4
 
 
 @dataclass(frozen=True)
@@ -124,9 +127,19 @@ def turn_seconds(t: Timing, depth: int = DEPTH) -> float:
     return TURN_PROMPT / t.prompt + TURN_ANSWER * per_token
 
 
+def trial_size(weights_bytes: int) -> tuple[int, int]:
+    """(prompt tokens, decoded tokens) per trial for a model of this size: full length up to `FULL_SIZE_BYTES`,
+    then shorter in proportion (a model ten times larger evaluates prompts about ten times slower)."""
+    scale = min(1.0, FULL_SIZE_BYTES / max(1, weights_bytes))
+    return max(MIN_DEPTH, int(DEPTH * scale)), max(MIN_GEN, int(GEN * scale))
+
+
 def calibrate(measure: Measure, cores: int, *, quantized_kv: bool = False,
-              progress: Callable[[str], None] | None = None) -> tuple[Tuned, list[tuple[Trial, Timing]]]:
-    """Run the trials (see the module docstring) through `measure` and choose; every trial is returned."""
+              progress: Callable[[str], None] | None = None, depth: int = DEPTH,
+              gen: int = GEN) -> tuple[Tuned, list[tuple[Trial, Timing]]]:
+    """Run the trials (see the module docstring) through `measure` and choose; every trial is returned.
+
+    `depth` and `gen` are each trial's prompt and decode lengths (`trial_size`)."""
     say = progress or (lambda _text: None)
     cores = max(1, cores)
     rows: list[tuple[Trial, Timing]] = []
@@ -138,20 +151,20 @@ def calibrate(measure: Measure, cores: int, *, quantized_kv: bool = False,
         return timing
 
     fa_options = (True,) if quantized_kv else (False, True)  # a quantized V cache needs flash attention
-    by_fa = {fa: run(Trial(fa, cores, cores, BATCHES[0]), f"flash attention {'on' if fa else 'off'}")
+    by_fa = {fa: run(Trial(fa, cores, cores, BATCHES[0], depth, gen), f"flash attention {'on' if fa else 'off'}")
              for fa in fa_options}
     fa = quantized_kv  # flash attention off is the incumbent: on must win by MARGIN
-    if not quantized_kv and turn_seconds(by_fa[True]) * MARGIN < turn_seconds(by_fa[False]):
+    if not quantized_kv and turn_seconds(by_fa[True], depth) * MARGIN < turn_seconds(by_fa[False], depth):
         fa = True
     base = by_fa[fa]
     threads = cores
     if cores > 1:
-        fewer = run(Trial(fa, cores - 1, cores, BATCHES[0], depth=0), f"{cores - 1} decode threads")
+        fewer = run(Trial(fa, cores - 1, cores, BATCHES[0], depth=0, gen=gen), f"{cores - 1} decode threads")
         if fewer.decode_empty > base.decode_empty * MARGIN:
             threads = cores - 1
     batch = BATCHES[0]
     for other in BATCHES[1:]:
-        timing = run(Trial(fa, threads, cores, other, gen=0), f"prompt batch {other}")
+        timing = run(Trial(fa, threads, cores, other, depth=depth, gen=0), f"prompt batch {other}")
         if timing.prompt > base.prompt * MARGIN:
             batch = other
     return Tuned("on" if fa else "off", threads, batch), rows

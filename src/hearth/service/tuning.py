@@ -28,6 +28,7 @@ from hearth.fit.tuning import (
     find_calibration,
     now_text,
     save_calibration,
+    trial_size,
     tuning_key,
 )
 
@@ -135,7 +136,8 @@ class Tuner:
             str(path), n_ctx=64, n_seq=1, n_batch=64, n_threads=cores, n_threads_batch=cores,
             flash_attn=1 if quantized else 0, kv_type=KV_TYPES[shape.kv_type], embeddings=False, cache_bytes=0))
         try:
-            tuned, rows = calibrate(_measure_with(client), cores, quantized_kv=quantized,
+            depth, gen = trial_size(shape.weights_bytes)
+            tuned, rows = calibrate(_measure_with(client), cores, quantized_kv=quantized, depth=depth, gen=gen,
                                     progress=lambda what: log.debug("calibrating %s: %s", name, what))
         finally:
             client.close()
