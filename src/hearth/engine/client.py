@@ -14,8 +14,11 @@ import logging
 import multiprocessing as mp
 import queue
 import signal
+import sys
 import threading
+import types
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from hearth import errors
@@ -27,6 +30,28 @@ log = logging.getLogger("hearth.engine")
 _CRASHED = "the model worker stopped unexpectedly (it may have crashed or run out of memory)"
 
 
+_MAIN_LOCK = threading.Lock()
+
+
+@contextmanager
+def _bare_main() -> Iterator[None]:
+    """Start a spawned worker without re-running the parent's main module in it.
+
+    multiprocessing's spawn re-imports the parent's `__main__` in the child (the `hearth` console script,
+    which imports the whole CLI: about 0.4 s of every model load). The worker needs none of it: its target,
+    `worker_main`, is found by its own module name. So while the child is prepared, `__main__` is an empty
+    module, which spawn leaves alone.
+    """
+    with _MAIN_LOCK:
+        real = sys.modules.get("__main__")
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            if real is not None:
+                sys.modules["__main__"] = real
+
+
 class WorkerClient:
     """A running model worker process and the jobs in flight on it."""
 
@@ -35,7 +60,8 @@ class WorkerClient:
         ctx = mp.get_context("spawn")
         self._conn, child = ctx.Pipe()
         self.process = ctx.Process(target=worker_main, args=(child, config), daemon=True, name="hearth-worker")
-        self.process.start()
+        with _bare_main():
+            self.process.start()
         child.close()
         self._send_lock = threading.Lock()
         self._sinks: dict[int, Sink] = {}
