@@ -168,3 +168,11 @@ def test_large_models_get_shorter_trials_so_measuring_stays_short() -> None:
     calibrate(measure, 2, depth=depth, gen=gen)  # type: ignore[arg-type]
     assert {t.depth for t in asked} <= {0, depth} and {t.gen for t in asked} <= {0, gen}
     assert any(t.depth == depth for t in asked) and any(t.gen == gen for t in asked)
+
+
+def test_a_prompt_batch_must_win_by_more_than_noise() -> None:
+    off = Timing(decode_empty=100, prompt=300, decode_deep=80)
+    _, measure = machine(fa_on=off, fa_off=off, batch_256=320)  # 7 %: within one run's noise here
+    assert calibrate(measure, 2)[0].batch == 512  # type: ignore[arg-type]
+    _, measure = machine(fa_on=off, fa_off=off, batch_256=345)  # 15 %
+    assert calibrate(measure, 2)[0].batch == 256  # type: ignore[arg-type]

@@ -18,6 +18,7 @@ import time
 from hearth.engine.llama import Batch, Context, Model
 
 WARMUP_TOKENS = 2  # the first decodes build llama.cpp's compute graph and touch the weights
+WARMUP_CHUNK = 32  # and one small prompt chunk: the first multi-token batch allocates its own buffers
 
 
 def measure_speed(model: Model, *, flash_attn: int, threads: int, threads_batch: int, batch: int, depth: int,
@@ -31,6 +32,9 @@ def measure_speed(model: Model, *, flash_attn: int, threads: int, threads_batch:
         tokens = _tokens(model.n_vocab, depth + gen + WARMUP_TOKENS)
         _decode_one_by_one(ctx, chunk, tokens[:WARMUP_TOKENS], 0)
         ctx.clear()
+        if depth:
+            _decode_chunks(ctx, chunk, tokens[:min(depth, WARMUP_CHUNK)], batch)
+            ctx.clear()
         out = {"decode_empty": 0.0, "prompt": 0.0, "decode_deep": 0.0}
         if gen:
             out["decode_empty"] = gen / _decode_one_by_one(ctx, chunk, tokens[:gen], 0)
