@@ -47,8 +47,8 @@ The breakdown (medians over rounds; the rows add up to the wall time of `hearth 
   starts when the tokenized job is made: handing it to the worker, sampler set-up, the answer's way
   back), parsed from `hearth run --verbose`. Load duration
   runs from spawning the worker to its "ready", so it holds the worker's own start: a spawned python that
-  re-runs the `hearth` script as `__mp_main__` (importing hearth.cli again) and imports the engine
-  (llama_cpp). A fresh `python -c "import hearth.cli, hearth.engine.worker"` estimates that part;
+  imports the engine (llama_cpp; it no longer re-runs the `hearth` script, see `hearth.engine.client`).
+  A fresh `python -c "import hearth.engine.worker"` estimates that part;
 * the rest: wall − interpreter − imports − total duration (finding the model, engine-settings lookup,
   chat template and tokenizing, history, stopping the worker, process exit).
 
@@ -89,7 +89,7 @@ UNITS = {"s": 1.0, "ms": 1e-3, "µs": 1e-6, "us": 1e-6}
 PROBES = {  # breakdown probes: name → python -c code
     "interpreter": "pass",
     "import_cli": "import hearth.cli",
-    "worker_start": "import hearth.cli, hearth.engine.worker",
+    "worker_start": "import hearth.engine.worker",
 }
 
 
@@ -284,7 +284,7 @@ def breakdown(samples: dict[str, list[Any]]) -> list[tuple[str, float]]:
         ("interpreter start (`python -c pass`)", interp),
         ("imports (`import hearth.cli` − interpreter)", imports),
         ("load duration (worker spawn → model ready)", load),
-        ("  ↳ worker's python + imports (`import hearth.cli, hearth.engine.worker`, est.)", worker),
+        ("  ↳ worker's python + imports (`import hearth.engine.worker`, est.)", worker),
         ("  ↳ model load, context and the rest of load", load - worker),
         ("prompt eval duration", prompt),
         ("eval duration", evals),
