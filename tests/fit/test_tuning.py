@@ -161,7 +161,7 @@ def test_large_models_get_shorter_trials_so_measuring_stays_short() -> None:
     from hearth.fit.tuning import DEPTH, GEN, MIN_DEPTH, MIN_GEN, trial_size
 
     assert trial_size(SHAPE.weights_bytes) == (DEPTH, GEN)  # the bundled model: full length
-    depth, gen = trial_size(1 << 30)
+    depth, gen = trial_size(512 << 20)
     assert MIN_DEPTH < depth < DEPTH and MIN_GEN <= gen < GEN
     assert trial_size(40 << 30) == (MIN_DEPTH, MIN_GEN)
     asked, measure = machine(fa_on=Timing(100, 200, 80), fa_off=Timing(100, 200, 90))
