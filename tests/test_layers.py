@@ -22,7 +22,7 @@ RULES = {
     "uvicorn": {"server/", "cli/serve.py"},
     "click": {"cli/"},
 }
-BASE = {"config", "errors", "options", "paths", "types", "units"}
+BASE = {"config", "egress", "errors", "options", "paths", "types", "units"}
 ROOMS = ["store", "engine", "chat", "history", "fit", "hub", "modelfile", "service", "server", "cli"]
 SURFACES = {"server", "cli"}
 SURFACE_MAY_IMPORT = BASE | {"service"}

@@ -60,6 +60,8 @@ class Settings:
     max_connections: int = _doc("Connections the server serves at once; more are answered 503.", 128)
     history: bool = _doc("Record conversations in the local history database (false = record nothing).", True)
     history_days: int = _doc("Delete conversations not touched for this many days (0 = keep forever).", 0)
+    offline: bool = _doc("Offline mode: block every connection and name lookup that is not loopback, in Hearth and "
+                         "its workers, and refuse commands that need the network (docs/privacy.md).", False)
     download_hosts: tuple[str, ...] = _doc(
         "Hosts a pull may be redirected to besides HF_ENDPOINT's own (comma-separated; *.example.com matches its "
         "subdomains): https only, never loopback or private addresses. An entry with a scheme "

@@ -16,9 +16,13 @@ status codes and protocol error bodies *by class* (see `hearth.server.errors`), 
     ├── StoreError                   the model store is damaged or a blob failed its hash check (→ 500)
     │   └── IntegrityError           a file whose sha256 is not the one it should have
     ├── InsufficientMemoryError      a model that does not fit in memory (→ 507)
-    ├── InsufficientStorageError     not enough free disk space for a download (→ 507)
+    ├── InsufficientStorageError     not enough free disk space for a download or a bundle (→ 507)
     ├── DownloadError                a model could not be fetched from Hugging Face or failed verification (→ 502)
     │   └── UnsafeRedirectError      the hub sent a request on to a host Hearth does not download from
+    ├── OfflineError                 something that needs the network was asked for in offline mode (→ 403)
+    ├── BundleError                  a portable bundle that cannot be made or read (→ 500)
+    │   ├── IncompleteBundleError    a bundle folder whose export never finished, or that lacks a file it lists
+    │   └── MissingWheelsError       packages for which no wheel could be found or downloaded (`missing`)
     ├── BusyError                    the request queue is full (→ 503, Retry-After)
     ├── ClientGoneError              the client went away before its answer started (nobody to tell)
     └── EngineError                  llama.cpp failed to load or run a model (→ 500)
@@ -102,6 +106,26 @@ class DownloadError(HearthError):
 
 class UnsafeRedirectError(DownloadError):
     """The hub redirected a request to a host outside `download_hosts`, to plain http, or to a private address."""
+
+
+class OfflineError(HearthError):
+    """Offline mode is on and the request needs the network (a pull, a search, a remote model's header)."""
+
+
+class BundleError(HearthError):
+    """A portable bundle (`hearth bundle`) that cannot be written, or whose BUNDLE.json is damaged."""
+
+
+class IncompleteBundleError(BundleError):
+    """A bundle folder without a finished BUNDLE.json (its export stopped), or missing a file it lists."""
+
+
+class MissingWheelsError(BundleError):
+    """Wheels that could not be found on this machine or downloaded; `missing` names each package and why."""
+
+    def __init__(self, message: str, *, hint: str | None = None, missing: list[str] | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.missing = list(missing or [])
 
 
 class BusyError(HearthError):

@@ -6,6 +6,7 @@ exit status 130: users never see a traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -18,17 +19,23 @@ from hearth.cli.create import create
 from hearth.cli.fit import fit
 from hearth.cli.history import history
 from hearth.cli.models import copy, import_, list_, remove, show
+from hearth.cli.privacy import privacy
 from hearth.cli.pull import pull
 from hearth.cli.run import run
 from hearth.cli.search import search
 from hearth.cli.tune import tune
-from hearth.errors import HearthError
+from hearth.egress import ConnectionBlockedError
+from hearth.errors import HearthError, OfflineError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hearth")
-def cli() -> None:
+@click.option("--offline", is_flag=True, help="Offline mode: block every connection that is not loopback, and "
+                                               "refuse commands that need the network (also HEARTH_OFFLINE=1).")
+def cli(offline: bool) -> None:
     """Run open LLMs on your own computer."""
+    if offline:  # read by the settings (this process and the model workers it starts)
+        os.environ["HEARTH_OFFLINE"] = "1"
 
 
 for command in (run, chat, list_, show, remove, copy, import_, create, history):
@@ -36,6 +43,8 @@ for command in (run, chat, list_, show, remove, copy, import_, create, history):
 
 for command in (pull, fit, search, catalog, tune):  # getting models, "will it fit?", and "how fast?"
     cli.add_command(command)
+
+cli.add_command(privacy)
 
 try:  # the server commands arrive with their own room
     from hearth.cli.serve import ps, serve, stop
@@ -64,6 +73,8 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as err:
         err.show()
         sys.exit(err.exit_code)
+    except ConnectionBlockedError as err:  # offline mode stopped a library's connection we did not foresee
+        fail(OfflineError(str(err), hint="run it without --offline (or unset HEARTH_OFFLINE)"))
     except BrokenPipeError:  # `hearth run ... | head`
         sys.stderr.close()
         sys.exit(0)

@@ -21,12 +21,16 @@ from hearth.errors import HearthError, NotFoundError
 from hearth.units import size_text
 
 _SECRET = {"api_key"}
+_FLAGS = {"offline"}  # `hearth serve --offline`, like `hearth --offline serve`
 _REPEATABLE = {"cors_origins": "--cors-origin", "allowed_hosts": "--allowed-host"}
 
 
 def _setting_options(command: Any) -> Any:
     for name, doc, default in reversed(describe()):
         if name in _SECRET:
+            continue
+        if name in _FLAGS:
+            command = click.option("--" + name, name, is_flag=True, default=None, help=doc)(command)
             continue
         if name in _REPEATABLE:
             command = click.option(_REPEATABLE[name], name, multiple=True, metavar="VALUE",

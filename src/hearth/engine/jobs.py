@@ -43,3 +43,4 @@ class WorkerConfig:
     embeddings: bool = True
     lora_paths: tuple[str, ...] = ()
     cache_bytes: int = 256 << 20
+    offline: bool = False  # offline mode: the worker blocks non-loopback connections too (hearth.egress)

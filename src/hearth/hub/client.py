@@ -17,7 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from hearth.errors import DownloadError, HearthError, NotFoundError
+from hearth.egress import is_offline
+from hearth.errors import DownloadError, HearthError, NotFoundError, OfflineError
 from hearth.fit.quants import default_quant, quality_order, quant_of
 from hearth.hub.refs import check_filename, check_repo_id
 from hearth.units import size_text
@@ -44,6 +45,8 @@ def hf() -> Any:
 
     if os.environ.get("HF_HUB_DISABLE_TELEMETRY") == "1":
         constants.HF_HUB_DISABLE_TELEMETRY = True
+    if is_offline():  # the library's own offline mode too, beside Hearth's guard (hearth.egress)
+        constants.HF_HUB_OFFLINE = True
     # its retry notices ("'[Errno -2] ...' thrown while requesting GET ...") would show before Hearth's own
     # sentence about the same failure: keep only its errors
     from huggingface_hub.utils import logging as hf_logging
@@ -242,6 +245,9 @@ def translate_errors(what: str) -> Iterator[None]:
         raise NotFoundError(f"{what}: the file is not in the repository (any more)",
                             hint="run the command again to re-read the file listing") from None
     except hf_errors.OfflineModeIsEnabled:
+        if is_offline():
+            raise OfflineError(f"reaching {what} needs the network, and offline mode is on",
+                               hint="run it without --offline (or unset HEARTH_OFFLINE)") from None
         raise DownloadError(f"cannot reach {what}: HF_HUB_OFFLINE is set",
                             hint="unset HF_HUB_OFFLINE to let Hearth download") from None
     except hf_errors.HfHubHTTPError as err:

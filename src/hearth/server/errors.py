@@ -2,7 +2,7 @@
 
     InvalidRequestError (and subclasses) → 400     NotFoundError → 404      ConflictError → 409
     BusyError → 503 + Retry-After                  InsufficientMemoryError, InsufficientStorageError → 507
-    WorkerCrashedError → 503                       DownloadError → 502
+    WorkerCrashedError → 503                       DownloadError → 502      OfflineError → 403
     EngineError, StoreError, anything else → 500
 
 The protocol is chosen by path: `/v1/messages...` answers in Anthropic's shape (`{"type": "error", "error":
@@ -28,6 +28,7 @@ _STATUS: list[tuple[type[Exception], int]] = [  # most specific first
     (errors.InsufficientMemoryError, 507),
     (errors.InsufficientStorageError, 507),
     (errors.DownloadError, 502),
+    (errors.OfflineError, 403),
     (errors.WorkerCrashedError, 503),
     (errors.EngineError, 500),
     (errors.StoreError, 500),

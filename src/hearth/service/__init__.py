@@ -14,6 +14,7 @@ from hearth.service.conversations import LATEST, ChatStart, Conversations, Delet
 from hearth.service.core import CatalogRow, Embeddings, Hearth
 from hearth.service.generation import Generation
 from hearth.service.loaded import Turn
+from hearth.service.privacy import PrivacyReport
 from hearth.service.running import Running
 from hearth.service.tools import MAX_TOOL_ROUNDS, Executor, TurnResult
 from hearth.service.tuning import EngineSettings
@@ -35,6 +36,7 @@ __all__ = [
     "Hearth",
     "Manifest",
     "Modelfile",
+    "PrivacyReport",
     "Recorder",
     "ReplayTurn",
     "Running",

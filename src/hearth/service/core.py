@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from hearth import egress
 from hearth.config import Settings, load_settings
 from hearth.errors import HearthError, InvalidRequestError, NotFoundError
 from hearth.options import Options
@@ -33,9 +34,29 @@ if TYPE_CHECKING:
     from hearth.history import Conversation
     from hearth.hub import CatalogEntry, Leftover, SearchResult
     from hearth.modelfile import Created, Modelfile
+    from hearth.service.privacy import PrivacyReport
     from hearth.store.importers import ImportReport
 
 MAX_MESSAGES = 10_000
+
+
+def _counting(progress: Callable[[dict[str, Any]], None] | None,
+              activity: egress.Activity) -> Callable[[dict[str, Any]], None]:
+    """`progress`, also adding the bytes each part's download fetched to `activity` (for the egress log).
+
+    A part's first event says how much was on disk before (a resumed partial, or a blob already stored)."""
+    first: dict[str, int] = {}
+    latest: dict[str, int] = {}
+
+    def emit(event: dict[str, Any]) -> None:
+        digest, completed = event.get("digest"), event.get("completed")
+        if isinstance(digest, str) and isinstance(completed, int):
+            first.setdefault(digest, completed)
+            latest[digest] = completed
+            activity.received = sum(latest[d] - first[d] for d in latest)
+        if progress is not None:
+            progress(event)
+    return emit
 
 
 @dataclass(frozen=True)
@@ -66,6 +87,8 @@ class Hearth:
         self.store = store or ModelStore()
         self.scheduler = Scheduler(self.store, self.settings, client_factory)
         self.conversations = Conversations(self.settings)
+        # offline mode's guard and the egress log watch every connection of this process from here on
+        egress.install(self.store.home, offline=self.settings.offline)
 
     # -- generation -----------------------------------------------------------------------------------------
     def _acquire(self, model: str, options: Options | None,
@@ -149,6 +172,20 @@ class Hearth:
     def ps(self) -> list[Running]:
         """The loaded models: memory, slots, prompt cache and when each unloads (blocks briefly per worker)."""
         return [running(m, self.scheduler.memory(m)) for m in self.scheduler.loaded()]
+
+    # -- privacy --------------------------------------------------------------------------------------------------
+    def privacy(self, *, last: int = 10) -> PrivacyReport:
+        """What is stored where, the server's reach, offline mode and the last `last` egress-log entries."""
+        from hearth.service.privacy import report
+
+        return report(self.settings, self.store.home, self.conversations.path, last=last)
+
+    @staticmethod
+    def privacy_check() -> dict[str, Any]:
+        """Prove offline mode's guard in a child process: each attempt, and whether it was `blocked`."""
+        from hearth.service.privacy import self_check
+
+        return self_check()
 
     # -- engine settings --------------------------------------------------------------------------------------
     def set_notice(self, notice: Callable[[str], None]) -> None:
@@ -264,9 +301,11 @@ class Hearth:
         from hearth.fit import this_machine
         from hearth.hub import pull_model
 
+        egress.require_network("`hearth pull`")
         machine = this_machine(measure=False)
-        return pull_model(self.store, name, progress, machine, budget=self.model_budget,
-                          n_seq=self._n_seq, force=force, download_hosts=self.settings.download_hosts)
+        with egress.purpose(f"pull {name}") as activity:
+            return pull_model(self.store, name, _counting(progress, activity), machine, budget=self.model_budget,
+                              n_seq=self._n_seq, force=force, download_hosts=self.settings.download_hosts)
 
     def downloads(self) -> list[Leftover]:
         """Partial downloads on disk (given-up pulls, or one running now), oldest first, with their sizes."""
@@ -298,8 +337,18 @@ class Hearth:
         from hearth.fit import this_machine
         from hearth.hub import fit_report
 
-        return fit_report(self.store, name, this_machine(), budget=self.model_budget, n_seq=self._n_seq,
-                          n_ctx=num_ctx or self.settings.num_ctx or None, kv_type=self.settings.kv_cache_type)
+        if egress.is_offline() and not self._is_local(name):
+            egress.require_network(f"`hearth fit` of {name}, which you do not have,")
+        with egress.purpose(f"fit {name}"):
+            return fit_report(self.store, name, this_machine(), budget=self.model_budget, n_seq=self._n_seq,
+                              n_ctx=num_ctx or self.settings.num_ctx or None, kv_type=self.settings.kv_cache_type)
+
+    def _is_local(self, name: str) -> bool:
+        try:
+            self.store.get(name)
+        except HearthError:
+            return False
+        return True
 
     def fit_labels(self, manifests: list[Manifest] | None = None) -> dict[str, str]:
         """"fits" / "tight" / "too large" for each local model (default: all), for listings like /api/tags."""
@@ -334,7 +383,9 @@ class Hearth:
         from hearth.fit import this_machine
         from hearth.hub import search
 
-        return search(query, this_machine(measure=False), self.model_budget, limit=limit, n_seq=self._n_seq)
+        egress.require_network("`hearth search`")
+        with egress.purpose(f"search {query[:80]}"):
+            return search(query, this_machine(measure=False), self.model_budget, limit=limit, n_seq=self._n_seq)
 
     @property
     def _n_seq(self) -> int:

@@ -117,7 +117,8 @@ class Scheduler:
         config = WorkerConfig(str(path), n_ctx=n_ctx, n_seq=n_seq, **engine.worker_fields(),
                               kv_type=KV_TYPES[self.settings.kv_cache_type],
                               cache_bytes=self.settings.prompt_cache_bytes,
-                              lora_paths=tuple(str(p) for p in self.store.adapter_paths(manifest)))
+                              lora_paths=tuple(str(p) for p in self.store.adapter_paths(manifest)),
+                              offline=self.settings.offline)
         started = time.perf_counter_ns()
         client = self.client_factory(config)
         loaded = LoadedModel(manifest, client, n_ctx=client.info["n_ctx"], estimate_bytes=need,

@@ -134,7 +134,8 @@ class Tuner:
         self.notice(f"Measuring this computer's fastest settings for {name} (once, a few seconds)…")
         client = self.client_factory(WorkerConfig(
             str(path), n_ctx=64, n_seq=1, n_batch=64, n_threads=cores, n_threads_batch=cores,
-            flash_attn=1 if quantized else 0, kv_type=KV_TYPES[shape.kv_type], embeddings=False, cache_bytes=0))
+            flash_attn=1 if quantized else 0, kv_type=KV_TYPES[shape.kv_type], embeddings=False, cache_bytes=0,
+            offline=self.settings.offline))
         try:
             depth, gen = trial_size(shape.weights_bytes)
             tuned, rows = calibrate(_measure_with(client), cores, quantized_kv=quantized, depth=depth, gen=gen,
