@@ -29,13 +29,13 @@ def test_a_fresh_home_lists_where_things_would_be_and_no_server(tmp_path: Path) 
     assert "not running" in text and "remote engines" in text and "telemetry" in text
 
 
-def test_a_running_server_with_a_key_is_found_and_said_to_require_it(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path, env={"HEARTH_API_KEY": "secret-key-123"})
+def test_a_running_server_with_a_key_is_found_said_to_require_it_and_to_be_offline(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path, "--offline", env={"HEARTH_API_KEY": "secret-key-123"})
     try:
         env = {**cli_env(tmp_path), "HEARTH_PORT": str(server.port), "HEARTH_API_KEY": "secret-key-123"}
         status = privacy(env)["server"]
         assert status == {**status, "running": True, "key_required": True, "key_configured": True,
-                          "loopback_only": True}  # type: ignore[dict-item]
+                          "loopback_only": True, "offline": True}  # type: ignore[dict-item]
         assert "secret-key-123" not in json.dumps(privacy(env))
     finally:
         server.stop()

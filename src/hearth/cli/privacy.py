@@ -40,7 +40,7 @@ def _print(report: PrivacyReport) -> None:
     history = f"recorded, kept {kept} (`hearth history rm`)" if report.history_on else "not recorded"
     click.echo(f"  {'conversations':<22} {history}\n")
     click.echo("network:")
-    offline = ("on: every connection that is not loopback is blocked" if report.offline else
+    offline = ("on (for this command): every connection that is not loopback is blocked" if report.offline else
                "off (`hearth --offline ...` or HEARTH_OFFLINE=1 blocks every connection that is not loopback)")
     click.echo(f"  {'offline mode':<22} {offline}")
     click.echo(f"  {'telemetry':<22} {report.telemetry}")
@@ -63,7 +63,8 @@ def _server(report: PrivacyReport) -> str:
         return f"not running (it would listen on {s.bind}:{s.url.rsplit(':', 1)[1]})"
     reach = "loopback only" if s.loopback_only else f"listening on {s.bind}: reachable from other computers"
     key = "an API key is required" if s.key_required else "no API key"
-    return f"running at {s.url}, {reach}, {key}"
+    offline = ", in offline mode" if s.offline else ""
+    return f"running at {s.url}, {reach}, {key}{offline}"
 
 
 def _entry(entry: dict[str, Any]) -> str:

@@ -42,7 +42,8 @@ def router(rt: Runtime) -> APIRouter:
 
     @api.get("/version", summary="Ollama API version implemented")
     async def version() -> dict[str, Any]:
-        return {"version": ollama.COMPATIBLE_VERSION, "hearth_version": __version__}
+        return {"version": ollama.COMPATIBLE_VERSION, "hearth_version": __version__,
+                "hearth_offline": rt.service.settings.offline}
 
     @api.get("/tags", summary="List models")
     async def tags() -> dict[str, Any]:

@@ -45,6 +45,7 @@ class ServerStatus:
     loopback_only: bool
     key_configured: bool  # an API key is set in the settings (environment or config file)
     key_required: bool | None  # the running server refused an unauthenticated request (None: not running)
+    offline: bool | None = None  # the running server's own offline mode (None: not running, or not told)
 
 
 @dataclass(frozen=True)
@@ -127,20 +128,30 @@ def _server(settings: Settings) -> ServerStatus:
     url = f"http://{host}:{settings.port}"
     loopback = egress.is_loopback(bind) if bind not in ("", "0.0.0.0", "::", "*") else False
     running: bool | None = None
-    key_required = None
+    key_required = offline = None
     if egress.is_loopback(probe_host):  # probe only on this machine: never a connection elsewhere
-        status = _status(url + "/api/tags")
+        status, _ = _get(url + "/api/tags")
         running = status is not None
         key_required = None if status is None else status == 401
-    return ServerStatus(url, settings.host, running, loopback, bool(settings.api_key), key_required)
+        if running:
+            _, body = _get(url + "/api/version", settings.api_key)
+            offline = body.get("hearth_offline") if isinstance(body.get("hearth_offline"), bool) else None
+    return ServerStatus(url, settings.host, running, loopback, bool(settings.api_key), key_required, offline)
 
 
-def _status(url: str) -> int | None:
+def _get(url: str, key: str | None = None) -> tuple[int | None, dict[str, Any]]:
+    """(HTTP status or None if nothing answers, the JSON object it sent or {}); `key` goes as a bearer token."""
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"} if key else {})
     try:
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through a proxy
-        with opener.open(url, timeout=PROBE_TIMEOUT) as response:
-            return int(response.status)
+        with opener.open(request, timeout=PROBE_TIMEOUT) as response:
+            status, raw = int(response.status), response.read(65536)
     except urllib.error.HTTPError as err:
-        return int(err.code)
+        return int(err.code), {}
     except (OSError, ValueError):
-        return None
+        return None, {}
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        body = {}
+    return status, body if isinstance(body, dict) else {}
