@@ -12,6 +12,7 @@ import sys
 import click
 
 from hearth import __version__
+from hearth.cli.bundle import bundle
 from hearth.cli.catalog import catalog
 from hearth.cli.chat import chat
 from hearth.cli.common import close_service, fail
@@ -38,7 +39,7 @@ def cli(offline: bool) -> None:
         os.environ["HEARTH_OFFLINE"] = "1"
 
 
-for command in (run, chat, list_, show, remove, copy, import_, create, history):
+for command in (run, chat, list_, show, remove, copy, import_, create, history, bundle):
     cli.add_command(command)
 
 for command in (pull, fit, search, catalog, tune):  # getting models, "will it fit?", and "how fast?"

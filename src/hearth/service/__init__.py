@@ -4,6 +4,7 @@ Surfaces use `Hearth`'s methods and the types exported here, never its parts (`s
 worker's client): `tests/test_layers.py` holds them to it.
 """
 
+from hearth.bundle import BundleImport, ExportReport
 from hearth.chat.parse import new_call_id
 from hearth.chat.tools import validate_tools
 from hearth.engine.grammar import json_grammar, schema_grammar
@@ -24,6 +25,7 @@ __all__ = [
     "BUNDLED_NAME",
     "LATEST",
     "MAX_TOOL_ROUNDS",
+    "BundleImport",
     "CatalogRow",
     "ChatStart",
     "Conversations",
@@ -31,6 +33,7 @@ __all__ = [
     "EngineSettings",
     "Embeddings",
     "Executor",
+    "ExportReport",
     "FitReport",
     "Generation",
     "Hearth",

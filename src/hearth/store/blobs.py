@@ -11,10 +11,11 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from hearth.errors import InvalidNameError
+from hearth.errors import IntegrityError, InvalidNameError
 from hearth.paths import ensure_private_dir
 from hearth.store.manifest import TEMP_PREFIX, fsync_dir
 from hearth.store.names import inside, parse_digest
@@ -62,11 +63,17 @@ class BlobStore:
             added = self._add_linked(source)
             if added is not None:
                 return added
+        with open(source, "rb") as src:
+            return self.add_stream(src)
+
+    def add_stream(self, source: BinaryIO) -> tuple[str, int]:
+        """Store everything `source` reads as a blob (written under a temporary name, then renamed)."""
+        ensure_private_dir(self.root)
         fd, temp_name = tempfile.mkstemp(dir=self.root, prefix=TEMP_PREFIX)
         temp = Path(temp_name)
         try:
-            with os.fdopen(fd, "wb") as target, open(source, "rb") as src:
-                digest, size = copy_and_hash(src, target)
+            with os.fdopen(fd, "wb") as target:
+                digest, size = copy_and_hash(source, target)
                 target.flush()
                 os.fsync(target.fileno())
             self._commit(temp, digest)
@@ -74,6 +81,16 @@ class BlobStore:
             _unlink_quietly(temp)
             raise
         return digest, size
+
+    def ensure(self, digest: str, open_source: Callable[[str], BinaryIO]) -> None:
+        """Store blob `digest` from `open_source(digest)` unless it is here; IntegrityError if what it reads differs."""
+        if self.path(digest).is_file():
+            return
+        with open_source(digest) as source:
+            stored, _ = self.add_stream(source)
+        if stored != digest:
+            raise IntegrityError(f"a blob failed its hash check (sha256 {stored[7:19]}..., expected {digest[7:19]}...)",
+                                 hint="the copy is damaged")
 
     def _add_linked(self, source: Path) -> tuple[str, int] | None:
         """Hard-link `source` into the blob folder, or return None so the caller copies instead."""

@@ -19,10 +19,10 @@ import builtins
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace as _replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from hearth.errors import (
     ConflictError,
@@ -255,6 +255,28 @@ class ModelStore:
             self._write(copied)
             self._collect()
         return copied
+
+    def adopt(self, manifests: Sequence[Manifest], open_blob: Callable[[str], BinaryIO]) -> builtins.list[Manifest]:
+        """Add whole manifests from another store (a bundle's) as they are, each blob read from `open_blob(digest)`.
+
+        Every blob is stored and checked before any manifest is written, so a bad one (IntegrityError) adds
+        nothing; blobs already here are not read. ConflictError if a name is taken.
+        """
+        adopted = [_replace(m, external=None) for m in manifests]
+        with self._lock:
+            self._prepare()
+            for manifest in adopted:
+                self._check_free(parse_name(manifest.name), False)
+            try:
+                for digest in dict.fromkeys(d for m in adopted for d in (*m.digests, *m.adapters)):
+                    self.blobs.ensure(digest, open_blob)
+                for manifest in adopted:
+                    if manifest.parts:
+                        self._set_path(manifest)
+                    self._write(manifest)
+            finally:
+                self._collect()
+        return adopted
 
     def create(
         self, name: str | ModelName, base: str | ModelName | Path, *, parameters: dict[str, Any] | None = None,
