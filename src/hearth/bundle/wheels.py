@@ -37,7 +37,7 @@ from packaging.version import InvalidVersion, Version
 from hearth.bundle import repack
 from hearth.bundle.files import BundleWriter
 from hearth.bundle.index import WheelEntry
-from hearth.errors import MissingWheelsError
+from hearth.errors import BundleError, MissingWheelsError
 from hearth.store.blobs import hash_file
 
 DISTRIBUTION = "hearth-llm"
@@ -109,6 +109,7 @@ class Wheelhouse:
 def plan(wheel_dirs: Sequence[Path] = (), notice: Callable[[str], None] | None = None,
          download: Callable[[list[Package], Path], dict[str, str]] | None = None) -> Wheelhouse:
     """Find a wheel for Hearth and each package it needs; MissingWheelsError naming any that cannot be had."""
+    _check_fresh(importlib.metadata.distribution(DISTRIBUTION))
     packages, skipped = closure()
     local = _local_wheels([*wheel_dirs, *_default_dirs()])
     wheels: list[Wheel] = []
@@ -233,6 +234,8 @@ def _local_wheels(folders: Sequence[Path]) -> dict[tuple[str, str], Path]:
         if not folder.is_dir():
             continue
         for path in sorted(folder.rglob("*.whl")):
+            if any(part.startswith(".") for part in path.relative_to(folder).parts):
+                continue  # e.g. a build writing into .build/wheels/.new
             try:
                 name, version, _, tags = parse_wheel_filename(path.name)
             except InvalidWheelFilename:
@@ -242,13 +245,43 @@ def _local_wheels(folders: Sequence[Path]) -> dict[tuple[str, str], Path]:
     return found
 
 
+def _check_fresh(dist: Dist) -> None:
+    """An editable install's metadata must still list what its pyproject.toml does, or its wheel would lie."""
+    root = _checkout(dist)
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: not checked
+        return
+    try:
+        declared = tomllib.loads((root / "pyproject.toml").read_text("utf-8"))["project"]["dependencies"]
+    except (OSError, KeyError, ValueError, TypeError):
+        return
+    recorded = [r for r in dist.requires or [] if "extra ==" not in r.replace("'", '"')]
+    if _requirements(declared) != _requirements(recorded):
+        raise BundleError(f"the installed metadata of {DISTRIBUTION} is older than {root / 'pyproject.toml'} "
+                          "(its dependencies changed since `pip install -e`), so its wheel would list the wrong ones",
+                          hint="run `make setup` (or `pip install --no-deps -e .`), then export again")
+
+
+def _requirements(texts: Sequence[str]) -> set[tuple[str, str, str]]:
+    found = set()
+    for text in texts:
+        requirement = Requirement(text)
+        found.add((canonicalize_name(requirement.name), str(requirement.specifier), str(requirement.marker or "")))
+    return found
+
+
+def _checkout(dist: Dist) -> Path:
+    """The source folder of an editable install (nonexistent path otherwise)."""
+    url = repack.direct_url(dist).get("url")
+    if repack.is_editable(dist) and isinstance(url, str) and url.startswith("file:"):
+        return Path(unquote(urlparse(url).path))
+    return Path("/nonexistent")
+
+
 def _default_dirs() -> list[Path]:
     """The checkout's `.build/wheels` (when Hearth is an editable install) and pip's wheel cache."""
-    folders = []
-    hearth = importlib.metadata.distribution(DISTRIBUTION)
-    url = repack.direct_url(hearth).get("url")
-    if repack.is_editable(hearth) and isinstance(url, str) and url.startswith("file:"):
-        folders.append(Path(unquote(urlparse(url).path)) / ".build" / "wheels")
+    folders = [_checkout(importlib.metadata.distribution(DISTRIBUTION)) / ".build" / "wheels"]
     cache = os.environ.get("PIP_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "pip")
     folders.append(Path(cache) / "wheels")
