@@ -20,13 +20,17 @@ status codes and protocol error bodies *by class* (see `hearth.server.errors`), 
     ├── DownloadError                a model could not be fetched from Hugging Face or failed verification (→ 502)
     │   └── UnsafeRedirectError      the hub sent a request on to a host Hearth does not download from
     ├── OfflineError                 something that needs the network was asked for in offline mode (→ 403)
+    ├── RemoteError                  a remote engine failed or could not be reached (→ 502)
+    │   ├── RemoteAuthError          the remote refused Hearth's key (→ 502: the client's own key was fine)
+    │   └── RemoteTimeoutError       the remote did not answer in time (→ 504)
     ├── BundleError                  a portable bundle that cannot be made or read (→ 500)
     │   ├── IncompleteBundleError    a bundle folder whose export never finished, or that lacks a file it lists
     │   └── MissingWheelsError       packages for which no wheel could be found or downloaded (`missing`)
     ├── BusyError                    the request queue is full (→ 503, Retry-After)
     ├── ClientGoneError              the client went away before its answer started (nobody to tell)
     └── EngineError                  llama.cpp failed to load or run a model (→ 500)
-        └── WorkerCrashedError       the worker process running a model died (→ 503)
+        ├── WorkerCrashedError       the worker process running a model died (→ 503)
+        └── RpcWorkerError           an RPC worker (`rpc_workers`) that cannot be reached or used (→ 500)
 """
 
 from __future__ import annotations
@@ -128,6 +132,18 @@ class MissingWheelsError(BundleError):
         self.missing = list(missing or [])
 
 
+class RemoteError(HearthError):
+    """A remote engine (`hearth remote`) failed, or could not be reached."""
+
+
+class RemoteAuthError(RemoteError):
+    """A remote engine refused the key Hearth sent it (or asked for one)."""
+
+
+class RemoteTimeoutError(RemoteError):
+    """A remote engine did not answer in time."""
+
+
 class BusyError(HearthError):
     """Too many requests are waiting; try again later."""
 
@@ -146,3 +162,7 @@ class EngineError(HearthError):
 
 class WorkerCrashedError(EngineError):
     """The worker process that ran a model died (crash, out-of-memory kill)."""
+
+
+class RpcWorkerError(EngineError):
+    """An RPC worker a model is to be spread over (`rpc_workers`) is unreachable, busy or unusable."""

@@ -87,6 +87,8 @@ class FakeGeneration:
     def model(self) -> str:
         return self.loaded.name
 
+    remote = False
+
     @property
     def worker_alive(self) -> bool:
         return self.loaded.alive
@@ -147,6 +149,9 @@ class FakeHearth:
         self.crash_after: int | None = None  # words before the "worker" dies
 
     # -- models -------------------------------------------------------------------------------------------
+    def remote_list(self) -> list[Any]:
+        return []
+
     def list_models(self) -> list[Manifest]:
         return self.store.list()
 

@@ -22,6 +22,8 @@ from hearth.cli.history import history
 from hearth.cli.models import copy, import_, list_, remove, show
 from hearth.cli.privacy import privacy
 from hearth.cli.pull import pull
+from hearth.cli.remote import remote
+from hearth.cli.rpc import rpc_worker
 from hearth.cli.run import run
 from hearth.cli.search import search
 from hearth.cli.tune import tune
@@ -46,6 +48,8 @@ for command in (pull, fit, search, catalog, tune):  # getting models, "will it f
     cli.add_command(command)
 
 cli.add_command(privacy)
+cli.add_command(rpc_worker)  # lend this machine to a Hearth elsewhere (docs/rpc.md)
+cli.add_command(remote)
 
 try:  # the server commands arrive with their own room
     from hearth.cli.serve import ps, serve, stop

@@ -11,6 +11,7 @@ import click
 
 from hearth.cli.common import service
 from hearth.errors import InvalidRequestError
+from hearth.service import Remote
 from hearth.units import size_text as _size
 
 
@@ -21,11 +22,14 @@ from hearth.units import size_text as _size
 def list_(as_json: bool, show_all: bool) -> None:
     """List the models you have."""
     models = service().list_models()
+    remotes = service().remote_list()
     partials = service().downloads() if show_all else []
     if as_json:
         rows: list[dict[str, object]] = [
             {"name": m.name, "digest": m.digest, "size": m.size, "quantization": m.info.quantization,
              "source": m.provenance.source, **({"parts": len(m.parts)} if m.parts else {})} for m in models]
+        rows += [{"name": r.name, "remote": True, "url": r.url, "api": r.api, "remote_model": r.model}
+                 for r in remotes]
         click.echo(json.dumps({"models": rows, "partial_downloads": [p.to_dict() for p in partials]}
                               if show_all else rows, indent=2))
         return
@@ -35,6 +39,8 @@ def list_(as_json: bool, show_all: bool) -> None:
         parts = f" ({len(m.parts)} parts)" if m.parts else ""
         click.echo(f"{m.name:<32} {short:<14} {_size(m.size):>9}  {m.info.quantization:<8} {m.provenance.source}"
                    f"{parts}")
+    for r in remotes:  # prompts to these leave this computer: say so on every line
+        click.echo(f"{r.name:<32} {'remote':<14} {'-':>9}  {'-':<8} {r.model} at {r.url} (prompts go there)")
     if show_all:
         _list_partials(partials)
 
@@ -49,6 +55,19 @@ def _list_partials(partials: list[Any]) -> None:
         of = f" of {_size(p.total)}" if p.total else ""
         when = "downloading now" if p.busy else f"last written {_ago(now - p.modified)}"
         click.echo(f"  {p.source or p.path.name}  {_size(p.size)}{of}  ({when})")
+
+
+def _show_remote(remote: Remote, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"name": remote.name, "remote": True, "url": remote.url, "api": remote.api,
+                               "remote_model": remote.model, "server": remote.server, "key_env": remote.key_env,
+                               "added": remote.added}, indent=2))
+        return
+    click.echo(f"{remote.name} (remote: prompts sent to it leave this computer)")
+    for label, value in (("url", remote.url), ("api", remote.api), ("model there", remote.model),
+                         ("server", remote.server), ("key", f"from ${remote.key_env}" if remote.key_env else "none"),
+                         ("registered", remote.added)):
+        click.echo(f"  {label:<22}{value}")
 
 
 def _ago(seconds: float) -> str:
@@ -66,6 +85,10 @@ def _ago(seconds: float) -> str:
 @click.option("--modelfile", is_flag=True, help="Print a Modelfile that recreates the model (`hearth create`).")
 def show(model: str, template: bool, as_json: bool, modelfile: bool) -> None:
     """Show a model's architecture, size, quantization, context, template and license."""
+    remote = service().remote(model)
+    if remote is not None:
+        _show_remote(remote, as_json)
+        return
     m = service().show(model)
     if as_json:
         click.echo(m.to_json())

@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import threading
+from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
@@ -45,9 +47,30 @@ def _converter() -> ModuleType:
     raise InvalidRequestError("llama-cpp-python's grammar converter was not found")
 
 
+# which JSON schema (or "json") each grammar was made from, so a request forwarded to a remote server can
+# carry the schema itself rather than llama.cpp's grammar (bounded: the most recent ones)
+_SOURCES: OrderedDict[str, Any] = OrderedDict()
+_SOURCES_KEPT = 256
+_SOURCES_LOCK = threading.Lock()
+
+
 def json_grammar() -> str:
     """A grammar for any JSON object (`format: "json"`, `response_format: {"type": "json_object"}`)."""
-    return str(_converter().JSON_GBNF)
+    return _remember(str(_converter().JSON_GBNF), "json")
+
+
+def grammar_source(grammar: str | None) -> Any:
+    """The JSON schema (a dict) or "json" a grammar was made from here; None for one written by hand."""
+    return None if grammar is None else _SOURCES.get(grammar)
+
+
+def _remember(grammar: str, source: Any) -> str:
+    with _SOURCES_LOCK:
+        _SOURCES[grammar] = source
+        _SOURCES.move_to_end(grammar)
+        while len(_SOURCES) > _SOURCES_KEPT:
+            _SOURCES.popitem(last=False)
+    return grammar
 
 
 def schema_grammar(schema: Any, *, field: str = "format") -> str:
@@ -70,7 +93,7 @@ def schema_grammar(schema: Any, *, field: str = "format") -> str:
         raise InvalidRequestError(f"the JSON schema is not supported: {reason}", field=field) from None
     if len(grammar) > MAX_GRAMMAR_BYTES:
         raise InvalidRequestError("the JSON schema expands to a grammar that is too large", field=field)
-    return grammar
+    return _remember(grammar, json.loads(text))
 
 
 def _check_bounds(schema: dict[str, Any], field: str) -> None:

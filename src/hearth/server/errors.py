@@ -3,6 +3,7 @@
     InvalidRequestError (and subclasses) → 400     NotFoundError → 404      ConflictError → 409
     BusyError → 503 + Retry-After                  InsufficientMemoryError, InsufficientStorageError → 507
     WorkerCrashedError → 503                       DownloadError → 502      OfflineError → 403
+    RemoteError (RemoteAuthError) → 502            RemoteTimeoutError → 504
     EngineError, StoreError, anything else → 500
 
 The protocol is chosen by path: `/v1/messages...` answers in Anthropic's shape (`{"type": "error", "error":
@@ -29,6 +30,8 @@ _STATUS: list[tuple[type[Exception], int]] = [  # most specific first
     (errors.InsufficientStorageError, 507),
     (errors.DownloadError, 502),
     (errors.OfflineError, 403),
+    (errors.RemoteTimeoutError, 504),
+    (errors.RemoteError, 502),
     (errors.WorkerCrashedError, 503),
     (errors.EngineError, 500),
     (errors.StoreError, 500),
@@ -36,7 +39,7 @@ _STATUS: list[tuple[type[Exception], int]] = [  # most specific first
 _OPENAI_TYPES = {
     400: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "not_found_error",
     405: "invalid_request_error", 409: "conflict_error", 413: "invalid_request_error",
-    502: "upstream_error", 503: "server_busy_error", 507: "insufficient_resources_error",
+    502: "upstream_error", 503: "server_busy_error", 504: "upstream_error", 507: "insufficient_resources_error",
 }
 _ANTHROPIC_TYPES = {
     400: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "not_found_error",

@@ -29,7 +29,7 @@ from hearth.server.native import (
     require_text,
 )
 from hearth.server.schemas import OllamaChatRequest, OllamaGenerateRequest
-from hearth.service import Manifest, Running
+from hearth.service import Manifest, Remote, Running
 from hearth.types import Answer, Done, ToolCall
 
 # Ollama's /api/version answer: the Ollama API level this server implements (clients gate features on it).
@@ -194,15 +194,22 @@ def _hex(digest: str) -> str:
     return digest.split(":", 1)[-1]
 
 
-def tags(manifests: list[Manifest], fit: dict[str, str] | None = None) -> dict[str, Any]:
-    """`GET /api/tags`: the models on disk (plus Hearth's `fit` label: fits / tight / too large)."""
-    models = []
+def tags(manifests: list[Manifest], fit: dict[str, str] | None = None,
+         remotes: list[Remote] | None = None) -> dict[str, Any]:
+    """`GET /api/tags`: the models on disk (plus Hearth's `fit` label: fits / tight / too large), then the remote
+    ones with Ollama's `remote_model` and `remote_host` fields (what Ollama lists its cloud models with)."""
+    models: list[dict[str, Any]] = []
     for m in manifests:
         entry = {"name": m.name, "model": m.name, "modified_at": m.provenance.created_at, "size": m.size,
                  "digest": _hex(m.digest), "details": details(m)}
         if fit and m.name in fit:
             entry["fit"] = fit[m.name]
         models.append(entry)
+    for r in remotes or []:
+        models.append({"name": r.name, "model": r.name, "modified_at": r.added, "size": 0, "digest": "",
+                       "remote_model": r.model, "remote_host": r.url,
+                       "details": {"format": "", "family": "", "families": [], "parameter_size": "",
+                                   "quantization_level": ""}})
     return {"models": models}
 
 

@@ -32,7 +32,7 @@ from hearth.server.native import (
     require_text,
 )
 from hearth.server.schemas import ChatCompletionRequest, ChatMessage, CompletionRequest, EmbeddingRequest
-from hearth.service import Manifest, json_grammar, schema_grammar
+from hearth.service import Manifest, Remote, json_grammar, schema_grammar
 from hearth.types import Answer, Done, ToolCall
 
 # OpenAI name → Hearth (Ollama) option name
@@ -317,6 +317,8 @@ def model_object(manifest: Manifest) -> dict[str, Any]:
     return {"id": manifest.name, "object": "model", "created": _created(manifest), "owned_by": "hearth"}
 
 
-def model_list(manifests: list[Manifest]) -> dict[str, Any]:
-    """`GET /v1/models`."""
-    return {"object": "list", "data": [model_object(m) for m in manifests]}
+def model_list(manifests: list[Manifest], remotes: list[Remote] | None = None) -> dict[str, Any]:
+    """`GET /v1/models` (remote models are owned by the server they run on)."""
+    data = [model_object(m) for m in manifests]
+    data += [{"id": r.name, "object": "model", "created": 0, "owned_by": r.url} for r in remotes or []]
+    return {"object": "list", "data": data}

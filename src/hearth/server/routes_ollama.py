@@ -23,7 +23,6 @@ from hearth.server.schemas import (
     OllamaModelRequest,
 )
 from hearth.server.streaming import run_blocking
-from hearth.service import Manifest
 
 
 def _lifecycle(rt: Runtime, native: NativeRequest, *, chat: bool) -> dict[str, Any]:
@@ -47,15 +46,15 @@ def router(rt: Runtime) -> APIRouter:
 
     @api.get("/tags", summary="List models")
     async def tags() -> dict[str, Any]:
-        def listing() -> tuple[list[Manifest], dict[str, str]]:
+        def listing() -> dict[str, Any]:
             manifests = rt.service.list_models()
             try:
                 labels = rt.service.fit_labels(manifests)
             except Exception:  # a label is a nicety: never fail the listing for it
                 labels = {}
-            return manifests, labels
+            return ollama.tags(manifests, labels, rt.service.remote_list())
 
-        return ollama.tags(*(await run_blocking(listing)))
+        return await run_blocking(listing)
 
     @api.post("/show", summary="Describe a model")
     async def show(body: OllamaModelRequest) -> dict[str, Any]:

@@ -23,7 +23,8 @@ def router(rt: Runtime) -> APIRouter:
 
     @api.get("/models", summary="List models")
     async def list_models() -> dict[str, Any]:
-        return openai.model_list(await run_blocking(rt.service.list_models))
+        return openai.model_list(*(await run_blocking(lambda: (rt.service.list_models(),
+                                                               rt.service.remote_list()))))
 
     @api.get("/models/{model:path}", summary="Describe a model")
     async def get_model(model: str) -> dict[str, Any]:

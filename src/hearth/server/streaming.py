@@ -146,6 +146,8 @@ class Feed:
             return errors.WorkerCrashedError("the answer was stopped before it finished (the model was unloaded)",
                                              hint="send the request again")
         text = (done.error if done else None) or "the model failed while answering"
+        if self.generation.remote:
+            return errors.RemoteError(text, hint="the remote engine failed; send the request again")
         if not self.generation.worker_alive:
             return errors.WorkerCrashedError(text, hint="send the request again: a fresh worker will start")
         return errors.EngineError(text)

@@ -11,11 +11,13 @@ from hearth.engine.grammar import json_grammar, schema_grammar
 from hearth.fit import FitReport
 from hearth.history import StoredResponse
 from hearth.modelfile import Modelfile, modelfile_from_fields
+from hearth.remote import Remote
 from hearth.service.conversations import LATEST, ChatStart, Conversations, Deleted, Recorder, ReplayTurn
 from hearth.service.core import CatalogRow, Embeddings, Hearth
 from hearth.service.generation import Generation
 from hearth.service.loaded import Turn
 from hearth.service.privacy import PrivacyReport
+from hearth.service.rpc import RpcWorker, rpc_worker
 from hearth.service.running import Running
 from hearth.service.tools import MAX_TOOL_ROUNDS, Executor, TurnResult
 from hearth.service.tuning import EngineSettings
@@ -41,7 +43,9 @@ __all__ = [
     "Modelfile",
     "PrivacyReport",
     "Recorder",
+    "Remote",
     "ReplayTurn",
+    "RpcWorker",
     "Running",
     "StoredResponse",
     "Turn",
@@ -49,6 +53,7 @@ __all__ = [
     "json_grammar",
     "modelfile_from_fields",
     "new_call_id",
+    "rpc_worker",
     "schema_grammar",
     "validate_tools",
 ]

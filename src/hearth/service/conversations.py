@@ -32,7 +32,7 @@ from hearth.history import (
 )
 from hearth.options import Options
 from hearth.paths import hearth_home
-from hearth.service.generation import ChatFn, Generation
+from hearth.service.generation import ChatFn, Generation, LocalSource
 from hearth.store import BUNDLED_NAME
 from hearth.types import Answer, Message, Sink
 
@@ -44,8 +44,15 @@ def model_used(generation: Generation, *, raw: bool = False) -> ModelUsed:
 
     The options are those the answer ran with (the model's defaults under the request's), plus the
     context size the model was loaded with; a persona's LoRA adapters and system prompt are part of them.
+    A remote model is recorded with where it ran (`remote`: its URL, API and model id there) and the
+    options that were sent.
     """
-    loaded = generation.loaded
+    source = generation.source
+    if not isinstance(source, LocalSource):
+        remote = getattr(source, "remote", None)
+        where = {"url": remote.url, "api": remote.api, "model": remote.model} if remote is not None else {}
+        return ModelUsed(generation.model, "", None, {**generation.options.requested(), "remote": where})
+    loaded = source.loaded
     manifest = loaded.manifest
     parameters = generation.options.values()
     parameters["num_ctx"] = loaded.n_ctx

@@ -19,8 +19,9 @@ from hearth.config import Settings, load_settings
 from hearth.errors import HearthError, InvalidRequestError, NotFoundError
 from hearth.options import Options
 from hearth.service.conversations import Conversations, ReplayTurn
-from hearth.service.generation import Generation
+from hearth.service.generation import Generation, LocalSource
 from hearth.service.loaded import LoadedModel, Turn
+from hearth.service.remotes import Remotes
 from hearth.service.running import Running, running
 from hearth.service.scheduler import ClientFactory, Scheduler, model_shape
 from hearth.service.tools import MAX_TOOL_ROUNDS, Executor, TurnResult, answer_turn
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from hearth.history import Conversation
     from hearth.hub import CatalogEntry, Leftover, SearchResult
     from hearth.modelfile import Created, Modelfile
+    from hearth.remote import Remote
     from hearth.service.privacy import PrivacyReport
     from hearth.store.importers import ImportReport
 
@@ -88,6 +90,7 @@ class Hearth:
         self.store = store or ModelStore()
         self.scheduler = Scheduler(self.store, self.settings, client_factory)
         self.conversations = Conversations(self.settings)
+        self.remotes = Remotes(self.store.home)
         # offline mode's guard and the egress log watch every connection of this process from here on
         egress.install(self.store.home, offline=self.settings.offline)
 
@@ -112,24 +115,34 @@ class Hearth:
             raise InvalidRequestError("a chat needs at least one message", field="messages")
         if len(messages) > MAX_MESSAGES:
             raise InvalidRequestError(f"at most {MAX_MESSAGES} messages are allowed", field="messages")
+        remote = self._remote(model)
+        if remote is not None:
+            if options is not None and not isinstance(options, Options):
+                raise TypeError("options must be an hearth.options.Options: parse_options({...}) makes one")
+            return self.remotes.chat(remote, messages, options or Options(), turn)
         loaded, opts, load_ns = self._acquire(model, options, keep_alive)
         try:
             job, notices, parser = loaded.chat_job(messages, opts, turn, cancel)
         except BaseException:
             self.scheduler.release(loaded)
             raise
-        return Generation(loaded, job, notices, self.scheduler.release, load_ns, parser)
+        return Generation(LocalSource(loaded, job), notices, lambda: self.scheduler.release(loaded), load_ns, parser)
 
     def generate(self, model: str, prompt: str, options: Options | None = None, *,
                  system: str | None = None, raw: bool = False, keep_alive: float | None = None) -> Generation:
         """Complete a single prompt (through the chat template unless `raw`)."""
+        if self._remote(model) is not None:
+            if raw:
+                raise InvalidRequestError(f"{model} is a remote model: raw prompts need a local one", field="raw")
+            return self.chat(model, ([Message("system", system)] if system else []) + [Message("user", prompt)],
+                             options)
         loaded, opts, load_ns = self._acquire(model, options, keep_alive)
         try:
             job, notices = loaded.prompt_job(prompt, opts, system=system, raw=raw)
         except BaseException:
             self.scheduler.release(loaded)
             raise
-        return Generation(loaded, job, notices, self.scheduler.release, load_ns)
+        return Generation(LocalSource(loaded, job), notices, lambda: self.scheduler.release(loaded), load_ns)
 
     def chat_turn(self, model: str, messages: list[Message], options: Options | None = None, *,
                   tools: list[dict[str, Any]] | None = None, tool_choice: str = "auto", think: bool | None = None,
@@ -146,6 +159,7 @@ class Hearth:
 
     def count_tokens(self, model: str, messages: list[Message], *, turn: Turn | None = None) -> int:
         """The prompt tokens a chat request would take (loads the model; generates nothing)."""
+        self._local_only(model, "counting tokens")
         if not messages:
             raise InvalidRequestError("a chat needs at least one message", field="messages")
         loaded, _, _ = self._acquire(model, None, None)
@@ -156,6 +170,7 @@ class Hearth:
 
     def embed(self, model: str, inputs: list[str], *, keep_alive: float | None = None) -> Embeddings:
         """Embedding vectors (mean-pooled) for each input text."""
+        self._local_only(model, "embeddings")
         loaded, _, _ = self._acquire(model, None, keep_alive)
         try:
             pairs = loaded.client.call("embed", list(inputs))
@@ -166,6 +181,9 @@ class Hearth:
     # -- models in memory -----------------------------------------------------------------------------------
     def load(self, model: str, *, keep_alive: float | None = None, num_ctx: int | None = None) -> str:
         """Load a model without generating (Ollama's empty request); returns the name it is loaded under."""
+        remote = self._remote(model)
+        if remote is not None:  # nothing to load here: the remote server has it
+            return remote.name
         loaded = self.scheduler.acquire(model, num_ctx=num_ctx, keep_alive=keep_alive)
         self.scheduler.release(loaded)
         return loaded.name
@@ -174,12 +192,45 @@ class Hearth:
         """The loaded models: memory, slots, prompt cache and when each unloads (blocks briefly per worker)."""
         return [running(m, self.scheduler.memory(m)) for m in self.scheduler.loaded()]
 
+    # -- remote engines -------------------------------------------------------------------------------------------
+    def _remote(self, model: str) -> Remote | None:
+        """The remote registered as `model`, unless a local model has that name (local wins)."""
+        remote = self.remotes.find(model)
+        return remote if remote is not None and not self._is_local(model) else None
+
+    def _local_only(self, model: str, what: str) -> None:
+        if self._remote(model) is not None:
+            raise InvalidRequestError(f"{what} needs a local model; {model} is a remote one", field="model")
+
+    def remote(self, name: str) -> Remote | None:
+        """The remote engine registered as `name`, if any (and no local model has that name)."""
+        return self._remote(name)
+
+    def remote_list(self) -> list[Remote]:
+        """The registered remote engines."""
+        return self.remotes.registry.list()
+
+    def remote_add(self, name: str, url: str, *, model: str | None = None, api: str = "openai",
+                   key_env: str | None = None) -> Remote:
+        """Register a model served elsewhere under `name` (asks the server what it offers first)."""
+        return self.remotes.add(name, url, model=model, api=api, key_env=key_env,
+                                local_names={m.name for m in self.list_models()})
+
+    def remote_remove(self, name: str) -> Remote:
+        """Forget a remote engine."""
+        return self.remotes.registry.remove(name)
+
+    def remote_offered(self, url: str, *, api: str = "openai", key_env: str | None = None) -> tuple[list[str], str]:
+        """The model ids a server offers and what kind of server it is (`hearth remote add URL`)."""
+        return self.remotes.offered(url, api, key_env)
+
     # -- privacy --------------------------------------------------------------------------------------------------
     def privacy(self, *, last: int = 10) -> PrivacyReport:
         """What is stored where, the server's reach, offline mode and the last `last` egress-log entries."""
         from hearth.service.privacy import report
 
-        return report(self.settings, self.store.home, self.conversations.path, last=last)
+        remotes = [f"{r.name}: {r.where} ({r.api} API)" for r in self.remote_list()]
+        return report(self.settings, self.store.home, self.conversations.path, last=last, remotes=remotes)
 
     @staticmethod
     def privacy_check() -> dict[str, Any]:

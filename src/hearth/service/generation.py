@@ -2,13 +2,15 @@
 
 A `Generation` is also the one consumer of its own events: as they pass (to an iterating caller or to a
 `start` sink) it keeps the answer's text, thinking and tool calls, so every surface reads the finished
-`Answer` from it instead of collecting events again.
+`Answer` from it instead of collecting events again. Its events come from a `Source`: a job on a local
+model's worker (`LocalSource`), or a request to a remote engine (`hearth.service.remotes`).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from typing import Protocol
 
 from hearth.chat.parse import OutputParser
 from hearth.engine import Job
@@ -18,14 +20,73 @@ from hearth.service.loaded import LoadedModel
 from hearth.types import Answer, Done, Event, Notice, Sink, TextChunk, ThinkingChunk, ToolCall, ToolCallEvent
 
 
+class Source(Protocol):
+    """Where a generation's events come from."""
+
+    @property
+    def name(self) -> str:
+        """The model name that answers."""
+
+    @property
+    def options(self) -> Options:
+        """The options in effect."""
+
+    @property
+    def alive(self) -> bool:
+        """False once whatever produces the events is gone (a dead worker, a lost connection)."""
+
+    def stream(self) -> Iterator[Event]:
+        """The events, blocking, ending with Done."""
+
+    def submit(self, sink: Sink) -> None:
+        """Deliver the events to `sink` from another thread."""
+
+    def cancel(self) -> None:
+        """Stop at the next step (a Done('cancelled') still arrives)."""
+
+
+class LocalSource:
+    """A job on a local model's worker process."""
+
+    def __init__(self, loaded: LoadedModel, job: Job) -> None:
+        self.loaded = loaded
+        self.job = job
+
+    @property
+    def name(self) -> str:
+        """The model name that answers."""
+        return self.loaded.name
+
+    @property
+    def options(self) -> Options:
+        """The options in effect."""
+        return self.job.options
+
+    @property
+    def alive(self) -> bool:
+        """False once the worker process has died."""
+        return bool(self.loaded.client.alive)
+
+    def stream(self) -> Iterator[Event]:
+        """The worker's events for the job."""
+        return self.loaded.client.stream(self.job)
+
+    def submit(self, sink: Sink) -> None:
+        """Run the job, its events going to `sink`."""
+        self.loaded.client.submit(self.job, sink)
+
+    def cancel(self) -> None:
+        """Cancel the job."""
+        self.source.cancel()
+
+
 class Generation:
     """One request's stream of events. Iterate it (blocking), `consume` it, or `start(sink)` it in the background."""
 
-    def __init__(self, loaded: LoadedModel, job: Job, notices: list[Notice],
-                 release: Callable[[LoadedModel], None], load_ns: int, parser: OutputParser | None = None) -> None:
-        self.loaded = loaded
+    def __init__(self, source: Source, notices: list[Notice], release: Callable[[], None], load_ns: int,
+                 parser: OutputParser | None = None) -> None:
+        self.source = source
         self.parser = parser
-        self.job = job
         self.notices = notices
         self._release = release
         self._released = threading.Event()
@@ -39,17 +100,22 @@ class Generation:
     @property
     def model(self) -> str:
         """The model name that answered."""
-        return self.loaded.name
+        return self.source.name
 
     @property
     def options(self) -> Options:
         """The options in effect: the model's defaults with the request's laid over them."""
-        return self.job.options
+        return self.source.options
+
+    @property
+    def remote(self) -> bool:
+        """Whether a remote engine answers (its failures are the remote's, not a local worker's)."""
+        return not isinstance(self.source, LocalSource)
 
     @property
     def worker_alive(self) -> bool:
-        """False once the worker process serving this generation has died."""
-        return bool(self.loaded.client.alive)
+        """False once the worker process (or remote connection) serving this generation is gone."""
+        return self.source.alive
 
     @property
     def answer(self) -> Answer:
@@ -70,7 +136,7 @@ class Generation:
             if self._released.is_set():
                 return
             self._released.set()
-        self._release(self.loaded)
+        self._release()
 
     def _split(self, event: Event) -> list[Event]:
         """Run answer text through the output parser (thinking and tool calls come out typed), keeping them."""
@@ -95,7 +161,7 @@ class Generation:
     def __iter__(self) -> Iterator[Event]:
         yield from self.notices
         try:
-            for raw in self.loaded.client.stream(self.job):
+            for raw in self.source.stream():
                 for event in self._split(raw):
                     yield event
                     if isinstance(event, Done):
@@ -129,14 +195,14 @@ class Generation:
                 sink(event)
 
         try:
-            self.loaded.client.submit(self.job, relay)
+            self.source.submit(relay)
         except Exception:
             self._give_back()
             raise
 
     def cancel(self) -> None:
         """Stop generating at the next step (a final Done('cancelled') still arrives)."""
-        self.loaded.client.cancel(self.job.id)
+        self.source.cancel()
 
     def close(self) -> None:
         """Hand the model back without waiting (for requests that never started)."""

@@ -68,7 +68,8 @@ class PrivacyReport:
         return asdict(self)
 
 
-def report(settings: Settings, home: Path, history_path: Path, *, last: int = 10) -> PrivacyReport:
+def report(settings: Settings, home: Path, history_path: Path, *, last: int = 10,
+           remotes: list[str] | None = None) -> PrivacyReport:
     """The privacy report for this installation (probes the configured server address on loopback)."""
     bundled = locate()
     storage = [
@@ -79,9 +80,10 @@ def report(settings: Settings, home: Path, history_path: Path, *, last: int = 10
         _stored("engine measurements", home / "tuning.json"),
         _stored("partial downloads", *sorted((home / "downloads").glob("*.partial")), path=home / "downloads"),
         _stored("egress log", home / egress.LOG_NAME, home / f"{egress.LOG_NAME}.1"),
+        _stored("remote engines", home / "remotes.json"),
     ]
     return PrivacyReport(str(home), settings.offline, storage, settings.history, settings.history_days,
-                         _server(settings), egress=egress.read_log(home, last))
+                         _server(settings), remote_engines=list(remotes or []), egress=egress.read_log(home, last))
 
 
 def self_check() -> dict[str, Any]:
