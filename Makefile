@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.hearth-setup
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml requirements.lock scripts/build-engine.sh
+$(STAMP): pyproject.toml requirements.lock scripts/build-engine.sh scripts/engine-flags.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade "pip>=24"
 	PY=$(BIN)/python scripts/build-engine.sh
