@@ -82,3 +82,20 @@ def test_an_editable_install_older_than_its_pyproject_is_refused(tmp_path: Path)
     wheels._check_fresh(_EditableDist(tmp_path, ["click>=8.1", "httpx>=0.27", 'pytest; extra == "test"']))  # type: ignore[arg-type]
     with pytest.raises(BundleError, match="older than"):
         wheels._check_fresh(_EditableDist(tmp_path, ["click>=8.1"]))  # type: ignore[arg-type]
+
+
+def test_an_engine_wheel_rebuilt_since_it_was_installed_is_not_taken_for_it(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    rebuilt = tmp_path / "llama_cpp_python-0.3.36-py3-none-linux_x86_64.whl"
+    rebuilt.write_bytes(b"another build")
+    real = repack.direct_url
+
+    def direct_url(dist: importlib.metadata.Distribution) -> dict[str, object]:
+        if dist.metadata["Name"].lower().startswith("llama"):
+            return {"url": rebuilt.as_uri(), "archive_info": {"hash": "sha256=" + "0" * 64}}
+        return real(dist)
+
+    monkeypatch.setattr(repack, "direct_url", direct_url)
+    house = wheels.plan(wheel_dirs=[tmp_path])
+    engine = next(w for w in house.wheels if w.package.name.lower().startswith("llama"))
+    assert engine.path is None and engine.origin == "packed from this installation"

@@ -115,7 +115,9 @@ def plan(wheel_dirs: Sequence[Path] = (), notice: Callable[[str], None] | None =
     wheels: list[Wheel] = []
     lacking: dict[str, str] = {}
     for package in packages:
-        wheel = _installed_from(package) or local.get(_key(package.name, package.version))
+        wheel, pinned = _installed_from(package)
+        if wheel is None and not pinned:  # a wheel of another build with the same name would not be what runs here
+            wheel = local.get(_key(package.name, package.version))
         if wheel is not None:
             wheels.append(Wheel(package, wheel.name, f"local wheel {wheel}", path=wheel))
             continue
@@ -213,17 +215,19 @@ def _download_missing(house: Wheelhouse, packages: list[Package], lacking: dict[
                  "--wheels DIR, or export the models alone with --no-wheels", missing=missing)
 
 
-def _installed_from(package: Package) -> Path | None:
-    """The local wheel `package` was installed from, if pip recorded one and it still has the recorded hash."""
+def _installed_from(package: Package) -> tuple[Path | None, bool]:
+    """The local wheel `package` was installed from, if it still has the hash pip recorded; and whether pip
+    recorded one at all (then no other wheel file of that name and version stands in for it)."""
     data = repack.direct_url(package.dist)
     url, info = data.get("url"), data.get("archive_info")
     if not isinstance(url, str) or not url.startswith("file:") or not isinstance(info, dict):
-        return None
+        return None, False
     path = Path(unquote(urlparse(url).path))
     recorded = str(info.get("hash", ""))
-    if path.suffix != ".whl" or not path.is_file() or not recorded.startswith("sha256="):
-        return None
-    return path if hash_file(path)[0] == "sha256:" + recorded.removeprefix("sha256=") else None
+    if path.suffix != ".whl" or not recorded.startswith("sha256="):
+        return None, False
+    same = path.is_file() and hash_file(path)[0] == "sha256:" + recorded.removeprefix("sha256=")
+    return (path if same else None), True
 
 
 def _local_wheels(folders: Sequence[Path]) -> dict[tuple[str, str], Path]:
