@@ -41,6 +41,10 @@ def close_service() -> None:
 
 def print_engine(model: str) -> None:
     """The engine settings `model` runs with and why, on stderr (after `--verbose` timings)."""
+    remote = service().remote(model)
+    if remote is not None:
+        click.echo(f"{'engine:':<22}remote: {remote.where} ({remote.server}, {remote.api} API)", err=True)
+        return
     engine, _ = service().engine_settings(model)
     click.echo(f"{'engine settings:':<22}{engine.describe()}", err=True)
 

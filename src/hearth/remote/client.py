@@ -72,7 +72,7 @@ class Exchange:
                     yield event
             for event in reader.end():
                 yield self._timed(event, first) if isinstance(event, Done) else event
-        except httpx.HTTPError as err:
+        except (httpx.HTTPError, httpx.StreamError) as err:  # a dropped connection, or a stream already read
             if self.closed:
                 yield self._timed(Done("cancelled", reader.stats), first)
                 return

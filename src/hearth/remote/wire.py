@@ -42,6 +42,10 @@ def chat_request(remote: Remote, messages: list[Message], options: Options, *, t
                  tool_choice: str | None, think: bool | None) -> Request:
     """The streaming chat request for `remote`'s API."""
     if remote.api == "ollama":
+        if tools and tool_choice not in (None, "auto"):
+            raise InvalidRequestError(
+                f"the remote model {remote.name} is reached through Ollama's API, which cannot force a tool call",
+                hint="register it with --api openai to use tool_choice", field="tool_choice")
         return Request(OLLAMA_PATH, _ollama_body(remote, messages, options, tools, think))
     return Request(OPENAI_PATH, _openai_body(remote, messages, options, tools, tool_choice))
 

@@ -280,14 +280,16 @@ class Hearth:
         return self.store.get(model)
 
     def local_name(self, model: str) -> str | None:
-        """The stored name `model` (a name, catalog name or hf.co reference) is known by here, if it is here."""
+        """The name `model` (a name, catalog name or hf.co reference) answers to here, if it can answer: a
+        stored model's, or a registered remote model's."""
         from hearth.hub import is_hub_reference, parse_hub_reference
 
         name = str(parse_hub_reference(model).local_name) if is_hub_reference(model) else model
         try:
             return self.store.get(name).name
         except NotFoundError:
-            return None
+            remote = self.remotes.find(name) if not is_hub_reference(model) else None
+            return remote.name if remote is not None else None
 
     def pull_source(self, model: str) -> str | None:
         """Where `hearth pull model` would download from (hf.co/OWNER/REPO), or None if it cannot be pulled."""
