@@ -54,6 +54,9 @@ class Settings:
                       "and model shape (`hearth tune` measures again).", True)
     kv_cache_type: str = _doc("Element type of the KV cache: f16, q8_0 (half the memory) or q4_0 (a quarter); "
                               "quantized caches need flash attention (measure or on chooses it for them).", "f16")
+    rpc_workers: tuple[str, ...] = _doc("RPC workers (`hearth rpc-worker`) to spread each model over, as host:port "
+                                        "(comma-separated): its layers are shared between this machine and "
+                                        "them in proportion to their memory (docs/rpc.md).", ())
     max_body_bytes: int = _doc("Largest request body the server accepts.", 8 * 1024 * 1024)
     request_timeout: float = _doc("Seconds a client may take to send a request's headers, or to send each part "
                                   "of its body, before the server gives up on it.", 30.0)

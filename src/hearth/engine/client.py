@@ -28,6 +28,9 @@ from hearth.types import Done, Event, Sink
 
 log = logging.getLogger("hearth.engine")
 _CRASHED = "the model worker stopped unexpectedly (it may have crashed or run out of memory)"
+# llama.cpp aborts a process whose RPC worker stops answering (hearth.engine.rpc)
+_CRASHED_RPC = ("the model worker stopped unexpectedly (an RPC worker it used may have gone away, or it crashed "
+                "or ran out of memory)")
 
 
 _MAIN_LOCK = threading.Lock()
@@ -57,6 +60,7 @@ class WorkerClient:
 
     def __init__(self, config: WorkerConfig, *, start_timeout: float = 300.0) -> None:
         self.config = config
+        self._crashed = _CRASHED_RPC if config.rpc_servers else _CRASHED
         ctx = mp.get_context("spawn")
         self._conn, child = ctx.Pipe()
         self.process = ctx.Process(target=worker_main, args=(child, config), daemon=True, name="hearth-worker")
@@ -102,7 +106,7 @@ class WorkerClient:
         """Start a job; its events go to `sink` (called on the reader thread)."""
         with self._lock:
             if not self.alive:
-                raise errors.WorkerCrashedError(_CRASHED)
+                raise errors.WorkerCrashedError(self._crashed)
             self._sinks[job.id] = sink
         self._send(("generate", job))
 
@@ -141,7 +145,7 @@ class WorkerClient:
         reply: queue.Queue[tuple[str, Any]] = queue.Queue()
         with self._lock:
             if not self.alive:
-                raise errors.WorkerCrashedError(_CRASHED)
+                raise errors.WorkerCrashedError(self._crashed)
             self._calls[call_id] = reply
         self._send(("call", call_id, method, args))
         try:
@@ -154,7 +158,7 @@ class WorkerClient:
         if kind == "reply":
             return value
         if kind == "crashed":
-            raise errors.WorkerCrashedError(_CRASHED)
+            raise errors.WorkerCrashedError(self._crashed)
         cls_name, message = value
         raise getattr(errors, cls_name, errors.EngineError)(message)
 
@@ -172,7 +176,7 @@ class WorkerClient:
             with self._send_lock:
                 self._conn.send(message)
         except (OSError, ValueError):
-            raise errors.WorkerCrashedError(_CRASHED) from None
+            raise errors.WorkerCrashedError(self._crashed) from None
 
     def _read(self) -> None:
         while True:
@@ -203,7 +207,7 @@ class WorkerClient:
             sinks, self._sinks = self._sinks, {}
             calls, self._calls = self._calls, {}
         for sink in sinks.values():  # first the running answers, which must not wait for the exit code
-            sink(Done("error", error=_CRASHED))
+            sink(Done("error", error=self._crashed))
         for reply in calls.values():
             reply.put(("crashed", None))
         if not asked_to_stop:  # say how it died (the answers only say that it did)

@@ -44,3 +44,8 @@ class WorkerConfig:
     lora_paths: tuple[str, ...] = ()
     cache_bytes: int = 256 << 20
     offline: bool = False  # offline mode: the worker blocks non-loopback connections too (hearth.egress)
+    # RPC workers (hearth.engine.rpc): their endpoints, how many of the last layers (output included) go to
+    # their devices, and each device's share of those
+    rpc_servers: tuple[str, ...] = ()
+    rpc_layers: int = 0
+    rpc_split: tuple[float, ...] = ()

@@ -15,7 +15,7 @@ import os
 import sys
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -62,13 +62,22 @@ def recent_log() -> str:
 class Model:
     """A GGUF model loaded with mmap: weights, vocabulary and metadata."""
 
-    def __init__(self, path: Path, *, use_mmap: bool = True, use_extra_bufts: bool = True) -> None:
+    def __init__(self, path: Path, *, use_mmap: bool = True, use_extra_bufts: bool = True,
+                 devices: Sequence[int] = (), device_layers: int = 0, split: Sequence[float] = ()) -> None:
+        """Load `path`; with `devices` (ggml device handles, e.g. RPC workers'), the last `device_layers` of its
+        layers (the output layer counting as one) go to them, shared in the proportions `split`."""
         init_backend()
         params = C.llama_model_default_params()
-        params.n_gpu_layers = 0
+        params.n_gpu_layers = device_layers if devices else 0
         # llama.cpp replaced the use_mmap flag with load_mode; AUTO maps the file like llama-bench does
         params.load_mode = C.LLAMA_LOAD_MODE_AUTO if use_mmap else C.LLAMA_LOAD_MODE_NONE
         params.use_extra_bufts = use_extra_bufts
+        # llama.cpp copies both lists while loading (model->devices, tensor_split_owned): locals suffice
+        device_list = (ctypes.c_void_p * (len(devices) + 1))(*devices, None)
+        proportions = (ctypes.c_float * C.llama_max_devices())(*split)
+        if devices:
+            params.devices = ctypes.cast(device_list, ctypes.c_void_p)
+            params.tensor_split = proportions if split else None
         ptr = C.llama_model_load_from_file(str(path).encode(), params)
         if not ptr:
             raise EngineError(f"llama.cpp could not load {path.name}: {recent_log()[-300:] or 'unknown error'}")
@@ -404,3 +413,18 @@ def build_info() -> str:
     """llama.cpp's system info line (CPU features the build uses)."""
     init_backend()
     return C.llama_print_system_info().decode(errors="replace")
+
+
+def supports_rpc() -> bool:
+    """Whether this llama.cpp build has the RPC backend (`-DGGML_RPC=ON`, scripts/engine-flags.sh)."""
+    init_backend()
+    return bool(C.llama_supports_rpc())
+
+
+def ggml_library() -> ctypes.CDLL:
+    """libggml, shipped beside libllama: ggml's backend registry, for the functions llama-cpp-python does not
+    bind (`hearth.engine.ggml`). The same library llama_cpp already loaded, so the same registry."""
+    init_backend()
+    folder = Path(C.llama_cpp._lib._name).parent  # the libllama llama_cpp loaded (LLAMA_CPP_LIB_PATH or lib/)
+    name = {"darwin": "libggml.dylib", "win32": "ggml.dll"}.get(sys.platform, "libggml.so")
+    return ctypes.CDLL(str(folder / name))

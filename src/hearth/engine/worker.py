@@ -37,7 +37,7 @@ class _Worker:
     def __init__(self, conn: Connection, config: WorkerConfig) -> None:
         self.conn = conn
         self.config = config
-        self.model = Model(Path(config.model_path), use_extra_bufts=config.use_extra_bufts)
+        self.model = Model(Path(config.model_path), use_extra_bufts=config.use_extra_bufts, **_offload(config))
         self.ctx = Context(
             self.model, n_ctx=config.n_ctx * config.n_seq, n_seq=config.n_seq, n_batch=config.n_batch,
             n_threads=config.n_threads, n_threads_batch=config.n_threads_batch, flash_attn=config.flash_attn,
@@ -164,6 +164,19 @@ class _Worker:
         finally:
             batch.close()
         return out
+
+
+def _offload(config: WorkerConfig) -> dict[str, Any]:
+    """`Model`'s arguments that send layers to the RPC workers (none without them)."""
+    if not config.rpc_servers:
+        return {}
+    from hearth.engine.ggml import rpc_devices
+
+    # a lost RPC worker makes llama.cpp abort this process; its usual gdb backtrace of a bug would only
+    # delay the error the answers get and fill the server's log
+    os.environ.setdefault("GGML_NO_BACKTRACE", "1")
+    devices = [d.handle for endpoint in config.rpc_servers for d in rpc_devices(endpoint)]
+    return {"devices": devices, "device_layers": config.rpc_layers, "split": config.rpc_split}
 
 
 def run_worker(conn: Connection, config: WorkerConfig) -> None:

@@ -22,9 +22,10 @@ import psutil
 
 from hearth.config import Settings
 from hearth.engine import KV_TYPES, WorkerClient, WorkerConfig, default_context
-from hearth.errors import BusyError, HearthError, InsufficientMemoryError, InvalidOptionError
+from hearth.errors import BusyError, EngineError, HearthError, InsufficientMemoryError, InvalidOptionError
 from hearth.fit import Estimate, ModelShape, cached_shape, estimate, refusal
 from hearth.service.loaded import LoadedModel
+from hearth.service.rpc import RpcWorkers
 from hearth.service.tuning import EngineSettings, Tuner
 from hearth.store import Manifest, ModelStore
 from hearth.units import size_text
@@ -57,6 +58,8 @@ class Scheduler:
         self.settings = settings
         self.client_factory: ClientFactory = client_factory or WorkerClient
         self.tuner = Tuner(settings, store.home, self.client_factory)
+        # models spread over RPC workers (one at a time: a worker serves one client)
+        self.rpc = RpcWorkers(settings.rpc_workers, offline=settings.offline) if settings.rpc_workers else None
         self._models: dict[str, LoadedModel] = {}
         self._lock = threading.RLock()
         self._closed = threading.Event()
@@ -65,7 +68,13 @@ class Scheduler:
 
     @property
     def budget(self) -> int:
-        """Bytes all loaded models may use together."""
+        """Bytes all loaded models may use together (with `rpc_workers`, theirs counted too)."""
+        remote = self.rpc.budget(busy=bool(self._models)) if self.rpc else 0
+        return self.local_budget + remote
+
+    @property
+    def local_budget(self) -> int:
+        """Bytes of this machine's memory loaded models may use."""
         return self.settings.memory_budget or int(psutil.virtual_memory().total * 0.8)
 
     # -- acquire / release ----------------------------------------------------------------------------------
@@ -108,24 +117,40 @@ class Scheduler:
         shape = model_shape(manifest, path).with_kv(self.settings.kv_cache_type)
         n_ctx = num_ctx or self.settings.num_ctx or default_context(
             manifest.info.context_length or 0, shape.kv_bytes_per_token, n_seq)
+        if self.rpc:  # all there? then free (the model on them unloaded) to say what they have
+            self.rpc.probe()
+            self._make_room(manifest.name, 0)
+            self.rpc.check(max_age=5.0)
         # room first (counted for the larger, flash-attention-off compute buffer): calibrating loads the model
         self._make_room(manifest.name, self._need(shape, n_ctx, n_seq, None), (shape, self._predict(
             shape, n_ctx, n_seq, None)))
-        engine = self.tuner.settings_for(path, shape, manifest.name)
+        # calibrating would load the whole model here: spread over workers it uses what was measured, if anything
+        engine = self.tuner.current(shape) if self.rpc else self.tuner.settings_for(path, shape, manifest.name)
         need = self._need(shape, n_ctx, n_seq, engine)
         self._make_room(manifest.name, need, (shape, self._predict(shape, n_ctx, n_seq, engine)))
         config = WorkerConfig(str(path), n_ctx=n_ctx, n_seq=n_seq, **engine.worker_fields(),
                               kv_type=KV_TYPES[self.settings.kv_cache_type],
                               cache_bytes=self.settings.prompt_cache_bytes,
                               lora_paths=tuple(str(p) for p in self.store.adapter_paths(manifest)),
-                              offline=self.settings.offline)
+                              offline=self.settings.offline, **self._spread(shape))
         started = time.perf_counter_ns()
-        client = self.client_factory(config)
+        try:
+            client = self.client_factory(config)
+        except EngineError as err:
+            if self.rpc is None:
+                raise
+            raise self.rpc.explain(err) from err
         loaded = LoadedModel(manifest, client, n_ctx=client.info["n_ctx"], estimate_bytes=need,
                              load_ns=time.perf_counter_ns() - started, keep_alive=self.settings.keep_alive,
                              engine=engine)
         self._models[manifest.name] = loaded
         return loaded
+
+    def _spread(self, shape: ModelShape) -> dict[str, object]:
+        """The `WorkerConfig` fields that put part of the model on the RPC workers (none without them)."""
+        if self.rpc is None:
+            return {}
+        return self.rpc.worker_fields(shape.n_layer, max(0, self.local_budget - self.settings.prompt_cache_bytes))
 
     @staticmethod
     def _predict(shape: ModelShape, n_ctx: int, n_seq: int, engine: EngineSettings | None) -> Estimate:
@@ -147,7 +172,7 @@ class Scheduler:
             raise InsufficientMemoryError(message, hint=hint)
         while True:
             used = sum(m.estimate_bytes for m in self._models.values())
-            full = len(self._models) >= max(1, self.settings.max_loaded_models)
+            full = len(self._models) >= (1 if self.rpc else max(1, self.settings.max_loaded_models))
             if used + need <= self.budget and not full:
                 return
             idle = [m for m in self._models.values() if m.in_flight == 0]
