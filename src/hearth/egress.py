@@ -18,7 +18,8 @@ makes it, before the system call:
   holds prompts, answers or tokens: only what the hook sees, which is addresses.
 
 The hook covers Python code in the Hearth process and its workers. Native code that opens sockets itself
-would bypass it; llama.cpp is built without networking (its RPC backend is not used), and the system-call
+would bypass it; llama.cpp's only networking is its RPC backend, which connects only to the `rpc_workers`
+you list (each probed from Python first, so logged; refused beyond loopback in offline mode), and the system-call
 trace in tests/test_egress.py checks the whole process tree. `python -m hearth.egress --check` is the
 child process `hearth privacy --check` runs to prove the guard blocks.
 """

@@ -67,9 +67,9 @@ class RpcWorkerProcess:
         self.proc.wait(10)
 
     def stop(self) -> None:
-        """Ctrl-C, as a person would."""
+        """SIGTERM (SIGINT may be ignored: a shell's background jobs inherit that)."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
+            self.proc.terminate()
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
@@ -154,6 +154,28 @@ def test_the_cli_refuses_to_listen_beyond_loopback_without_the_flag(rpc_home: Pa
                           env=cli_env(rpc_home), capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert "no password" in done.stderr and "--i-understand-no-auth" in done.stderr
+
+
+def test_ctrl_c_stops_a_worker(rpc_home: Path) -> None:
+    port = free_port()
+    worker = subprocess.Popen([HEARTH, "rpc-worker", "--port", str(port)], env=cli_env(rpc_home),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        worker.send_signal(signal.SIGINT)  # while llama.cpp's server waits in accept()
+        out, _ = worker.communicate(timeout=10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert worker.returncode == 130
+    assert f"RPC worker listening on 127.0.0.1:{port}" in out and "RPC worker stopped." in out
 
 
 # -- the bundled model across two workers -------------------------------------------------------------------

@@ -86,7 +86,7 @@ def probe(endpoints: tuple[str, ...], timeout: float = PROBE_TIMEOUT) -> None:
     if down:
         raise RpcWorkerError(
             f"cannot reach the RPC worker{'s' if len(down) > 1 else ''} {', '.join(down)}",
-            hint="start `hearth rpc-worker` there (and let this machine reach its port), or remove it from "
+            hint="start `hearth rpc-worker` there and let this machine reach its port, or remove it from "
                  "rpc_workers (HEARTH_RPC_WORKERS, hearth serve --rpc-workers)")
 
 
