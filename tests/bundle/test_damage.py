@@ -181,3 +181,18 @@ def test_a_wheel_that_cannot_be_had_is_named_and_nothing_is_written(source: Hear
     assert caught.value.missing and caught.value.missing[0].startswith("tqdm 4.70.1")
     assert "no network" in caught.value.message and "--no-wheels" in (caught.value.hint or "")
     assert not folder.exists()
+
+
+def test_offline_mode_downloads_no_wheel(source: Hearth, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hearth.bundle import export_bundle
+
+    def members(dist: Any) -> Any:
+        raise wheels.repack.NotRepackable("a file of it changed since it was installed")
+
+    def pip_download(packages: Any, folder: Any) -> Any:
+        raise AssertionError("offline mode must not start pip download")
+
+    monkeypatch.setattr(wheels.repack, "members", members)
+    monkeypatch.setattr(wheels, "pip_download", pip_download)
+    with pytest.raises(MissingWheelsError, match="offline mode"):
+        export_bundle(source.store, tmp_path / "stick", ["terse"], offline=True)

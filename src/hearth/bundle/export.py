@@ -23,7 +23,7 @@ from pathlib import Path
 from hearth import __version__
 from hearth.bundle.files import BundleWriter, Progress
 from hearth.bundle.index import INCOMPLETE, INDEX, BundleIndex, ModelEntry, WheelEntry, file_stem
-from hearth.bundle.wheels import REQUIREMENTS, Wheelhouse, plan
+from hearth.bundle.wheels import REQUIREMENTS, Wheelhouse, no_download, plan
 from hearth.errors import (
     ConflictError,
     InsufficientStorageError,
@@ -55,9 +55,12 @@ class ExportReport:
 
 
 def export_bundle(store: ModelStore, folder: Path, names: Sequence[str], *, part_size: int = DEFAULT_PART_SIZE,
-                  wheels: bool = True, wheel_dirs: Sequence[Path] = (),
+                  wheels: bool = True, wheel_dirs: Sequence[Path] = (), offline: bool = False,
                   progress: Progress | None = None) -> ExportReport:
-    """Write the models `names` (and, with `wheels`, Hearth and what it needs) to `folder` as a bundle."""
+    """Write the models `names` (and, with `wheels`, Hearth and what it needs) to `folder` as a bundle.
+
+    `offline` (offline mode) never downloads a wheel: one found nowhere on this machine is reported missing.
+    """
     started = time.monotonic()
     if part_size < MIN_PART_SIZE:
         raise InvalidRequestError(f"the part size must be at least {size_text(MIN_PART_SIZE)}", field="part_size")
@@ -68,9 +71,9 @@ def export_bundle(store: ModelStore, folder: Path, names: Sequence[str], *, part
     house = None
     if wheels:
         emit({"status": "finding wheels for Hearth and every package it needs"})
-        house = plan(notice=lambda line: emit({"status": line}), wheel_dirs=wheel_dirs)
+        house = plan(wheel_dirs, lambda line: emit({"status": line}), no_download if offline else None)
     try:
-        blob_bytes = sum(_weights_size(store, m) for m in manifests)
+        blob_bytes = _weights_size(store, manifests)
         _check_space(folder, blob_bytes)
         writer = BundleWriter(folder, progress, blob_bytes + (house.size if house else 0))
         writer.begin()
@@ -127,9 +130,13 @@ def _check_space(folder: Path, needed: int) -> None:
                                        f"{size_text(free)} free", hint="use a larger stick, or fewer models")
 
 
-def _weights_size(store: ModelStore, manifest: Manifest) -> int:
-    paths = [*store.weight_paths(manifest), *store.adapter_paths(manifest)]
-    return sum(p.stat().st_size for p in dict.fromkeys(paths))
+def _weights_size(store: ModelStore, manifests: list[Manifest]) -> int:
+    """The bytes of the models' weights, each blob counted once (a persona shares its base model's)."""
+    sizes = {}
+    for manifest in manifests:
+        paths = [*store.weight_paths(manifest), *store.adapter_paths(manifest)]
+        sizes.update(zip([*manifest.digests, *manifest.adapters], [p.stat().st_size for p in paths], strict=True))
+    return sum(sizes.values())
 
 
 def _write_model(writer: BundleWriter, store: ModelStore, manifest: Manifest, part_size: int,

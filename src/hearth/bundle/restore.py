@@ -120,6 +120,8 @@ def _opener(folder: Path, index: BundleIndex, pieces: dict[str, tuple[str, ...]]
         if progress is not None and total:
             progress({"status": f"importing from {folder.name}", "total": total, "completed": done[0]})
 
+    advance(0)
+
     def open_blob(digest: str) -> BinaryIO:
         return cast(BinaryIO, PieceReader(folder, pieces[digest], index.files, advance))
 

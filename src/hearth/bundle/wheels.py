@@ -187,6 +187,11 @@ def pip_download(packages: list[Package], folder: Path) -> dict[str, str]:
     return failed
 
 
+def no_download(packages: list[Package], folder: Path) -> dict[str, str]:
+    """The downloader of offline mode: nothing is fetched."""
+    return {p.name: "offline mode is on, so nothing is downloaded" for p in packages}
+
+
 def _download_missing(house: Wheelhouse, packages: list[Package], lacking: dict[str, str],
                       notice: Callable[[str], None] | None,
                       download: Callable[[list[Package], Path], dict[str, str]] | None) -> None:
