@@ -391,28 +391,6 @@ class Hearth:
                       progress: Callable[[dict[str, Any]], None] | None = None) -> ExportReport:
         """Write `models` (and, with `wheels`, Hearth and every package it needs) to `folder` as a portable bundle.
 
-        See `hearth.bundle`: a missing wheel is MissingWheelsError before anything is written; a full disk is
-        InsufficientStorageError and leaves the folder marked incomplete; BUNDLE.json is written last.
-        """
-        from hearth.bundle import DEFAULT_PART_SIZE, export_bundle
-
-        return export_bundle(self.store, folder, models, part_size=part_size or DEFAULT_PART_SIZE, wheels=wheels,
-                             wheel_dirs=wheel_dirs, progress=progress)
-
-    def import_bundle(self, folder: Path, *,
-                      progress: Callable[[dict[str, Any]], None] | None = None) -> BundleImport:
-        """Add the models of the bundle in `folder` that are not here yet; every file is checked before the
-        store changes, and a damaged or tampered one (IntegrityError, named) adds nothing."""
-        from hearth.bundle import import_bundle
-
-        return import_bundle(self.store, folder, progress)
-
-    # -- bundles --------------------------------------------------------------------------------------------------
-    def export_bundle(self, folder: Path, models: list[str], *, wheels: bool = True, wheel_dirs: tuple[Path, ...] = (),
-                      part_size: int | None = None,
-                      progress: Callable[[dict[str, Any]], None] | None = None) -> ExportReport:
-        """Write `models` (and, with `wheels`, Hearth and every package it needs) to `folder` as a portable bundle.
-
         See `hearth.bundle`: a missing wheel is MissingWheelsError before anything is written (in offline mode no
         wheel is downloaded); a full disk is InsufficientStorageError and leaves the folder marked incomplete;
         BUNDLE.json is written last.
