@@ -111,6 +111,7 @@ def test_a_split_model_travels_with_every_part(tmp_path: Path, bundled_model: Pa
 def test_export_over_a_finished_bundle_replaces_it(source: Hearth, pristine: Path, tmp_path: Path) -> None:
     folder = Path(tmp_path / "again")
     source.export_bundle(folder, ["smol:blob", "terse"], wheels=False)
+    (folder / "install").write_text("from an export with wheels")
     report = source.export_bundle(folder, ["terse"], wheels=False)
     index = read_index(folder)
     assert [m.name for m in index.models] == ["terse:latest"] == [m.name for m in report.models]

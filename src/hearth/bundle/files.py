@@ -27,6 +27,7 @@ from hearth.units import size_text
 
 Progress = Callable[[dict[str, Any]], None]
 OURS = ("models", "wheels")  # the folders an export owns; stale files in them are removed
+TOP = ("install", "README.md")  # its files beside them (an export --no-wheels writes no install)
 INCOMPLETE_TEXT = (
     "This Hearth bundle is incomplete: its export stopped before it finished (a full disk, or it was\n"
     "interrupted). Run the same `hearth bundle export` again to finish it, or delete this folder.\n"
@@ -93,7 +94,7 @@ class BundleWriter:
                     if rel not in self.files:
                         path.unlink(missing_ok=True)
                         removed.append(rel)
-        for leftover in self.folder.glob(TEMP_PREFIX + "*"):
+        for leftover in [*self.folder.glob(TEMP_PREFIX + "*"), *[self.folder / n for n in TOP if n not in self.files]]:
             leftover.unlink(missing_ok=True)
         return removed
 
