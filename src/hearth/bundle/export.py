@@ -122,9 +122,8 @@ def _check_space(folder: Path, needed: int) -> None:
     """Refuse at once when the models alone cannot fit (what an earlier export left there counts as free)."""
     probe = folder if folder.is_dir() else next(p for p in folder.parents if p.is_dir())
     free = shutil.disk_usage(probe).free
-    for top in ("models",):
-        for root, _, files in os.walk(folder / top):
-            free += sum(os.path.getsize(os.path.join(root, f)) for f in files)
+    for root, _, files in os.walk(folder / "models"):
+        free += sum(os.path.getsize(os.path.join(root, f)) for f in files)
     if needed > free:
         raise InsufficientStorageError(f"the models need {size_text(needed)} but the disk holding {folder} has "
                                        f"{size_text(free)} free", hint="use a larger stick, or fewer models")
