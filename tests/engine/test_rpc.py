@@ -25,6 +25,7 @@ from hearth.engine.rpc import parse_endpoint, split_layers
 from hearth.errors import InvalidOptionError, OfflineError, RpcWorkerError
 from hearth.options import parse_options
 from hearth.service import Hearth, rpc_worker
+from hearth.service.rpc import RpcWorkers
 from hearth.store import ModelStore
 from hearth.types import Done, TextChunk
 from tests.conftest import HEARTH, cli_env
@@ -176,6 +177,13 @@ def test_ctrl_c_stops_a_worker(rpc_home: Path) -> None:
             worker.kill()
     assert worker.returncode == 130
     assert f"RPC worker listening on 127.0.0.1:{port}" in out and "RPC worker stopped." in out
+
+
+def test_unreachable_workers_count_nothing_in_the_budget_and_are_asked_again_later(
+        caplog: pytest.LogCaptureFixture) -> None:
+    workers = RpcWorkers((f"127.0.0.1:{free_port()}",))
+    assert workers.budget(busy=False) == 0 and workers.budget(busy=False) == 0
+    assert len([r for r in caplog.records if "do not count" in r.getMessage()]) == 1  # said once, not per read
 
 
 # -- the bundled model across two workers -------------------------------------------------------------------

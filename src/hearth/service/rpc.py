@@ -26,6 +26,7 @@ from hearth.errors import HearthError, InvalidOptionError, OfflineError, RpcWork
 log = logging.getLogger("hearth.rpc")
 LOOPBACK = "127.0.0.1"
 NO_AUTH_FLAG = "--i-understand-no-auth"
+RETRY_SECONDS = 30.0  # a worker that could not be asked for the budget is asked again after this
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class RpcWorkers:
         self.offline = offline
         self.devices: list[RemoteDevice] | None = None
         self._checked = 0.0
+        self._retry_at = 0.0
 
     def check(self, max_age: float = 0.0) -> list[RemoteDevice]:
         """Before a load: every worker answers now (RpcWorkerError if not), and what it offers (as asked at
@@ -115,11 +117,12 @@ class RpcWorkers:
 
     def budget(self, busy: bool) -> int:
         """Bytes the workers add to the memory budget (0 while they cannot be asked and never were)."""
-        if self.devices is None and not busy:
+        if self.devices is None and not busy and time.monotonic() >= self._retry_at:
             try:
                 self.check()
-            except HearthError as err:
+            except HearthError as err:  # said once, asked again after a while (a listing reads this per model)
                 log.warning("the RPC workers do not count towards the memory budget: %s", err)
+                self._retry_at = time.monotonic() + RETRY_SECONDS
                 return 0
         return sum(d.budget for d in self.devices or [])
 
