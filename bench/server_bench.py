@@ -175,6 +175,9 @@ def main() -> None:
                         help="extra `hearth serve` flag, e.g. --hearth-arg=--prompt-cache-bytes=0 (repeatable)")
     parser.add_argument("--repeat-prompt", action="store_true", help="send the same prompt every time")
     parser.add_argument("--json", type=Path, help="write the raw summary here")
+    parser.add_argument("--remote-runs", type=int, default=20,
+                        help="chat streams for the remote-engine check (llama-server registered as a Hearth remote; "
+                             "0 skips it)")
     args = parser.parse_args()
 
     from hearth.engine import physical_cores
@@ -206,6 +209,7 @@ def main() -> None:
                                                  servers[name]))
                 order = order[1:] + order[:1]
             engine = client.get(hearth_url + "/api/ps").json()["models"][0].get("engine")
+            relay = remote_check(client, home, llama_url, hearth_url, args) if args.remote_runs else None
         summary = {name: summarize(rows) for name, rows in results.items()}
     finally:
         for proc in procs:
@@ -215,10 +219,68 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 proc.kill()
     report(summary, args, threads, engine)
+    if relay is not None:
+        report_relay(relay)
     if args.json:
         args.json.write_text(json.dumps({"settings": vars(args) | {"threads": threads, "json": None},
-                                         "cpu": cpu_model(), "hearth_engine": engine, "summary": summary},
-                                        indent=2, default=str))
+                                         "cpu": cpu_model(), "hearth_engine": engine, "summary": summary,
+                                         "remote_relay": relay}, indent=2, default=str))
+
+
+def chat_stream(client: httpx.Client, url: str, model: str, prompt: str, max_tokens: int) -> dict[str, Any]:
+    """One streamed chat on `/v1/chat/completions`: TTFT, the gaps between content chunks, and the text."""
+    body = {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
+            "stream": True, "temperature": 0, "seed": 1}
+    times: list[float] = []
+    text = []
+    started = time.perf_counter()
+    with client.stream("POST", url + "/v1/chat/completions", json=body) as response:
+        response.raise_for_status()
+        for event in _sse(response):
+            piece = (event.get("choices") or [{}])[0].get("delta", {}).get("content")
+            if piece:
+                times.append(time.perf_counter())
+                text.append(piece)
+    gaps = [(b - a) * 1000 for a, b in zip(times, times[1:], strict=False)]
+    return {"ttft_ms": (times[0] - started) * 1000 if times else float("nan"), "gaps_ms": gaps,
+            "text": "".join(text)}
+
+
+def remote_check(client: httpx.Client, home: Path, llama_url: str, hearth_url: str,
+                 args: argparse.Namespace) -> dict[str, Any]:
+    """llama-server registered as a remote model of the running Hearth (`hearth remote add`): the same chat
+    streamed from llama-server directly and through Hearth, interleaved; what the relay adds per token."""
+    env = {**os.environ, "HEARTH_HOME": str(home)}
+    # llama-server offers the one model it loaded: registering without --model takes it
+    subprocess.run([str(HEARTH), "remote", "add", "llama", llama_url], env=env, check=True, capture_output=True)
+    targets = {"llama-server direct": (llama_url, "smollm2"), "hearth relaying it": (hearth_url, "llama")}
+    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
+    for url, model in targets.values():
+        chat_stream(client, url, model, "Warm-up.", 8)
+    for run in range(args.remote_runs):
+        for name in (list(targets) if run % 2 == 0 else list(reversed(targets))):
+            url, model = targets[name]
+            rows[name].append(chat_stream(client, url, model, f"Run {run}. {COUNTING}", args.max_tokens))
+    same = sum(a["text"] == b["text"] for a, b in zip(*rows.values(), strict=True))
+    out: dict[str, Any] = {"same_answers": same, "runs": args.remote_runs}
+    for name, results in rows.items():
+        gaps = [g for r in results for g in r["gaps_ms"]]
+        out[name] = {"itl_p50_ms": statistics.median(gaps), "itl_mean_ms": statistics.fmean(gaps),
+                     "ttft_p50_ms": statistics.median(r["ttft_ms"] for r in results)}
+    return out
+
+
+def report_relay(relay: dict[str, Any]) -> None:
+    direct, through = relay["llama-server direct"], relay["hearth relaying it"]
+    print(f"\nremote engine check: llama-server registered as a Hearth remote, {relay['runs']} chat streams each, "
+          f"{relay['same_answers']}/{relay['runs']} answers identical")
+    print("| path | ITL p50 (ms) | ITL mean (ms) | TTFT p50 (ms) |\n|---|---|---|---|")
+    for name in ("llama-server direct", "hearth relaying it"):
+        r = relay[name]
+        print(f"| {name} | {r['itl_p50_ms']:.2f} | {r['itl_mean_ms']:.2f} | {r['ttft_p50_ms']:.1f} |")
+    print(f"streaming overhead Hearth adds per token: {through['itl_p50_ms'] - direct['itl_p50_ms']:+.2f} ms at the "
+          f"median (goal <= 1 ms), {through['itl_mean_ms'] - direct['itl_mean_ms']:+.2f} ms mean; TTFT "
+          f"{through['ttft_p50_ms'] - direct['ttft_p50_ms']:+.1f} ms")
 
 
 def report(summary: dict[str, dict[str, float]], args: argparse.Namespace, threads: int,
