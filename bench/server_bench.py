@@ -124,7 +124,8 @@ def measure(client: httpx.Client, target: str, url: str, model: str, prompt: str
     times: list[float] = []
     prompt_ms = None
     started = time.perf_counter()
-    with client.stream("POST", url + path, json=body) as response:
+    # a new connection each time: a pooled one the server has just closed would fail the request
+    with client.stream("POST", url + path, json=body, headers={"Connection": "close"}) as response:
         response.raise_for_status()
         for event in (_ndjson(response) if target == "hearth-ollama" else _sse(response)):
             now = time.perf_counter()
@@ -227,14 +228,15 @@ def main() -> None:
                                          "remote_relay": relay}, indent=2, default=str))
 
 
-def chat_stream(client: httpx.Client, url: str, model: str, prompt: str, max_tokens: int) -> dict[str, Any]:
+def chat_stream(client: httpx.Client, url: str, model: str, prompt: str, max_tokens: int,
+                **extra: Any) -> dict[str, Any]:
     """One streamed chat on `/v1/chat/completions`: TTFT, the gaps between content chunks, and the text."""
     body = {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
-            "stream": True, "temperature": 0, "seed": 1}
+            "stream": True, "temperature": 0, "seed": 1, **extra}
     times: list[float] = []
     text = []
     started = time.perf_counter()
-    with client.stream("POST", url + "/v1/chat/completions", json=body) as response:
+    with client.stream("POST", url + "/v1/chat/completions", json=body, headers={"Connection": "close"}) as response:
         response.raise_for_status()
         for event in _sse(response):
             piece = (event.get("choices") or [{}])[0].get("delta", {}).get("content")
@@ -257,12 +259,17 @@ def remote_check(client: httpx.Client, home: Path, llama_url: str, hearth_url: s
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
     for url, model in targets.values():
         chat_stream(client, url, model, "Warm-up.", 8)
-    for run in range(args.remote_runs):
+    for run in range(args.remote_runs):  # a prompt of its own each time: neither is served from the cache
         for name in (list(targets) if run % 2 == 0 else list(reversed(targets))):
             url, model = targets[name]
-            rows[name].append(chat_stream(client, url, model, f"Run {run}. {COUNTING}", args.max_tokens))
-    same = sum(a["text"] == b["text"] for a, b in zip(*rows.values(), strict=True))
-    out: dict[str, Any] = {"same_answers": same, "runs": args.remote_runs}
+            rows[name].append(chat_stream(client, url, model, f"Run {run} of {name}. {COUNTING}", args.max_tokens))
+    same = 0
+    for run in range(3):  # the same question both ways, each evaluated in full: the relay changes no token
+        prompt = f"Check {run}: name three rivers."
+        relayed = chat_stream(client, hearth_url, "llama", prompt, args.max_tokens)["text"]
+        direct = chat_stream(client, llama_url, "smollm2", prompt, args.max_tokens, cache_prompt=False)["text"]
+        same += relayed == direct
+    out: dict[str, Any] = {"same_answers": same, "checks": 3, "runs": args.remote_runs}
     for name, results in rows.items():
         gaps = [g for r in results for g in r["gaps_ms"]]
         out[name] = {"itl_p50_ms": statistics.median(gaps), "itl_mean_ms": statistics.fmean(gaps),
@@ -273,7 +280,7 @@ def remote_check(client: httpx.Client, home: Path, llama_url: str, hearth_url: s
 def report_relay(relay: dict[str, Any]) -> None:
     direct, through = relay["llama-server direct"], relay["hearth relaying it"]
     print(f"\nremote engine check: llama-server registered as a Hearth remote, {relay['runs']} chat streams each, "
-          f"{relay['same_answers']}/{relay['runs']} answers identical")
+          f"{relay['same_answers']}/{relay['checks']} answers to the same question identical both ways")
     print("| path | ITL p50 (ms) | ITL mean (ms) | TTFT p50 (ms) |\n|---|---|---|---|")
     for name in ("llama-server direct", "hearth relaying it"):
         r = relay[name]

@@ -30,7 +30,7 @@ status codes and protocol error bodies *by class* (see `hearth.server.errors`), 
     ├── ClientGoneError              the client went away before its answer started (nobody to tell)
     └── EngineError                  llama.cpp failed to load or run a model (→ 500)
         ├── WorkerCrashedError       the worker process running a model died (→ 503)
-        └── RpcWorkerError           an RPC worker (`rpc_workers`) that cannot be reached or used (→ 500)
+        └── RpcWorkerError           an RPC worker (`rpc_workers`) that cannot be reached or used (→ 502)
 """
 
 from __future__ import annotations

@@ -248,7 +248,7 @@ def test_a_worker_lost_mid_answer_ends_that_answer_and_the_server_stays_up(rpc_h
         assert server.healthy()
 
         refused = httpx.post(server.url + "/api/generate", json={**body, "stream": False}, timeout=120)
-        assert refused.status_code == 500 and f"cannot reach the RPC worker {second.endpoint}" in refused.text
+        assert refused.status_code == 502 and f"cannot reach the RPC worker {second.endpoint}" in refused.text
 
         second = RpcWorkerProcess(rpc_home, second.port)  # back on the same port: the service answers again
         again = httpx.post(server.url + "/api/generate", timeout=120,
