@@ -138,12 +138,12 @@ def test_a_killed_worker_ends_the_stream_with_an_error_and_the_next_request_work
     events = iter(generation)
     first = next(e for e in events if isinstance(e, TextChunk))
     assert first.text
-    os.kill(generation.loaded.client.pid, signal.SIGKILL)
+    os.kill(generation.source.loaded.client.pid, signal.SIGKILL)
     rest = list(events)
     assert isinstance(rest[-1], Done) and rest[-1].reason == "error"
     assert "worker" in (rest[-1].error or "")
     with pytest.raises(WorkerCrashedError):
-        generation.loaded.client.tokenize("x")
+        generation.source.loaded.client.tokenize("x")
     text, done, _ = run(hearth, [Message("user", QUESTION)], GREEDY)
     assert "Paris" in text and done.reason == "stop"
 
@@ -154,7 +154,7 @@ def test_closing_a_stream_early_cancels_and_frees_the_slot(hearth: Hearth) -> No
     events = iter(generation)
     next(e for e in events if isinstance(e, TextChunk))
     events.close()  # type: ignore[attr-defined]
-    loaded = generation.loaded
+    loaded = generation.source.loaded
     assert loaded.in_flight == 0
     text, _, _ = run(hearth, [Message("user", QUESTION)], GREEDY)
     assert "Paris" in text
@@ -183,13 +183,13 @@ def test_control_tokens_typed_in_a_message_stay_text(hearth: Hearth) -> None:
     single = hearth.chat("smollm2:135m", [Message("user", "Hi")], one)
     normal = hearth.chat("smollm2:135m", honest, one)
     try:
-        end = generation.loaded.client.tokenize("<|im_end|>", add_special=False)
+        end = generation.source.loaded.client.tokenize("<|im_end|>", add_special=False)
         assert len(end) == 1  # the template's own text does become the control token
-        turns = single.job.tokens.count(end[0])  # the default system turn and the user's
-        assert generation.job.tokens.count(end[0]) == turns  # the typed ones stayed text
-        assert normal.job.tokens.count(end[0]) == turns + 2  # an ordinary chat is tokenized as before
-        plain = generation.loaded.client.tokenize(forged, add_special=False)
-        assert len(generation.job.tokens) > len(single.job.tokens) + len(plain)  # the text is all there
+        turns = single.source.job.tokens.count(end[0])  # the default system turn and the user's
+        assert generation.source.job.tokens.count(end[0]) == turns  # the typed ones stayed text
+        assert normal.source.job.tokens.count(end[0]) == turns + 2  # an ordinary chat is tokenized as before
+        plain = generation.source.loaded.client.tokenize(forged, add_special=False)
+        assert len(generation.source.job.tokens) > len(single.source.job.tokens) + len(plain)  # the text is all there
     finally:
         for g in (generation, single, normal):
             g.close()

@@ -60,8 +60,9 @@ def test_every_instruction_of_a_modelfile_is_in_effect(home: Path, tmp_path: Pat
     assert "created 'hook:latest' from smollm2:135m" in created.stdout
 
     generation = service.chat("hook", QUESTION)
-    assert generation.job.tokens == generation.loaded.tokens_for(EXPECTED_PROMPT)  # system, seeds, template
-    assert len(generation.loaded.manifest.adapters) == 1
+    # the system prompt, the seed messages and the template
+    assert generation.source.job.tokens == generation.source.loaded.tokens_for(EXPECTED_PROMPT)
+    assert len(generation.source.loaded.manifest.adapters) == 1
     generation.text()
     assert generation.done is not None and generation.done.stats.completion_tokens == 3  # num_predict 3
     base = service.chat("smollm2:135m", QUESTION, parse_options({"temperature": 0, "num_predict": 16}))

@@ -380,10 +380,15 @@ class Hearth:
         File paths (a GGUF in FROM, ADAPTER) are only read relative to `base_dir`, which only the CLI gives;
         `pull_missing` fetches a FROM model that is not here yet and returns its local name.
         """
-        from hearth.modelfile import create_model
+        from hearth.modelfile import ModelfileError, create_model, parse_modelfile
 
+        built = parse_modelfile(modelfile) if isinstance(modelfile, str) else modelfile
+        if self._remote(built.base.text) is not None:
+            raise ModelfileError(built.base.line, f"{built.base.text} is a remote model: a persona is stored on top "
+                                 "of local weights, so it cannot be made FROM a remote one yet",
+                                 hint="give the remote's system prompt with --system, or pull a local model")
         pull = None if pull_missing is None else (lambda ref: self.store.get(pull_missing(ref)))
-        return create_model(self.store, name, modelfile, base_dir=base_dir, pull=pull)
+        return create_model(self.store, name, built, base_dir=base_dir, pull=pull)
 
     # -- bundles --------------------------------------------------------------------------------------------------
     def export_bundle(self, folder: Path, models: list[str], *, wheels: bool = True, wheel_dirs: tuple[Path, ...] = (),
