@@ -20,20 +20,15 @@ from typing import Any
 from hearth.egress import is_offline
 from hearth.errors import DownloadError, HearthError, NotFoundError, OfflineError
 from hearth.fit.quants import default_quant, quality_order, quant_of
+from hearth.hub.redirects import endpoint
 from hearth.hub.refs import check_filename, check_repo_id
 from hearth.units import size_text
 
-DEFAULT_ENDPOINT = "https://huggingface.co"
 TOKEN_HINT = "log in with `hf auth login` or set HF_TOKEN (and accept the model's terms on huggingface.co)"
 _SPLIT = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$", re.IGNORECASE)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 MAX_PARTS = 999
 _CLIENT_SET = False
-
-
-def endpoint() -> str:
-    """The hub's base URL: `$HF_ENDPOINT`, else https://huggingface.co."""
-    return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
 
 
 def hf() -> Any:

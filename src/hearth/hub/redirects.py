@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextvars
 import ipaddress
+import os
 import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -32,10 +33,16 @@ from urllib.parse import urlsplit
 
 from hearth.errors import UnsafeRedirectError
 
+DEFAULT_ENDPOINT = "https://huggingface.co"
 REDIRECT_HINT = ("if you trust that host, add it to download_hosts (HEARTH_DOWNLOAD_HOSTS); "
                  "otherwise check HF_ENDPOINT")
 _hosts: contextvars.ContextVar[tuple[str, ...] | None] = contextvars.ContextVar("hearth_download_hosts",
                                                                                   default=None)
+
+
+def endpoint() -> str:
+    """The hub's base URL: `$HF_ENDPOINT`, else https://huggingface.co."""
+    return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
 
 
 class HubUnreachable(ConnectionError):
@@ -96,15 +103,11 @@ def client_factory() -> Any:
 def _check_response(response: Any) -> None:
     if not response.has_redirect_location:
         return
-    from hearth.hub.client import endpoint
-
     target = str(response.request.url.join(response.headers["Location"]))
     check_redirect(target, endpoint(), allowed_hosts())
 
 
 def _drop_foreign_token(request: Any) -> None:
-    from hearth.hub.client import endpoint
-
     if _origin(str(request.url)) != _origin(endpoint()):
         request.headers.pop("Authorization", None)
 

@@ -77,7 +77,7 @@ class LocalSource:
 
     def cancel(self) -> None:
         """Cancel the job."""
-        self.source.cancel()
+        self.loaded.client.cancel(self.job.id)
 
 
 class Generation:
