@@ -60,6 +60,15 @@ def test_a_remote_streams_the_remotes_own_answer(local: Hearth, live: ServerProc
     assert text == remote_answer(live) and "Paris" in text
 
 
+def test_a_request_never_read_is_let_go(local: Hearth) -> None:
+    from hearth import egress
+
+    generation = local.chat("box", QUESTION, parse_options(GREEDY))
+    generation.close()  # a client that left before its answer started
+    assert [a.what for a in egress._STATE.activities] == []  # its egress-log purpose is closed
+    assert "Paris" in local.chat("box", QUESTION, parse_options(GREEDY)).text()
+
+
 def test_registration_checks_the_model_and_lists_what_a_server_offers(local: Hearth, live: ServerProcess) -> None:
     models, kind = local.remote_offered(live.url)
     assert MODEL in models and kind == "hearth"

@@ -69,6 +69,12 @@ class RemoteSource:
         """Drop the connection: the remote stops, and the stream ends with Done('cancelled')."""
         self.exchange.close()
 
+    def close(self) -> None:
+        """Let go of the request (also one never read: a client that left before the answer started), and
+        close its egress-log entry."""
+        self.exchange.close()
+        self._purpose.close()
+
 
 class Remotes:
     """The remote engines registered in one HEARTH_HOME, and chats with them."""
@@ -130,4 +136,5 @@ class Remotes:
             purpose.close()
             raise
         purpose.callback(lambda: setattr(activity, "received", exchange.received))
-        return Generation(RemoteSource(remote, options, exchange, purpose), [], lambda: None, 0)
+        source = RemoteSource(remote, options, exchange, purpose)
+        return Generation(source, [], source.close, 0)
