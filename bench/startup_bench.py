@@ -72,6 +72,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from benchlib import cpu_model
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = Path(sys.executable)
 HEARTH = PYTHON.with_name("hearth")
@@ -165,17 +167,6 @@ def import_top(env: dict[str, str], n: int = 10) -> list[tuple[str, float, float
         if len(parts) == 3 and parts[0].strip().isdigit():
             rows.append((parts[2].strip(), int(parts[0]) / 1e6, int(parts[1]) / 1e6))
     return sorted(rows, key=lambda row: row[2], reverse=True)[:n]
-
-
-def cpu_model() -> str:
-    """The CPU's marketing name from /proc/cpuinfo."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 # -- the two commands ----------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from hearth.options import Options
 from hearth.remote import APIS, Exchange, Registry, Remote, chat_request, check_url, offered, open_chat
 from hearth.service.generation import Generation
 from hearth.service.loaded import Turn
+from hearth.store import parse_name
 from hearth.types import Done, Event, Message, Sink
 
 
@@ -105,15 +106,9 @@ class Remotes:
             raise InvalidRequestError(f"{probe.url} does not offer {model!r}", field="model",
                                       hint="it offers: " + ", ".join(models[:20]))
         remote = Remote(name, probe.url, api, model, kind, key_env)
-        if local_names is not None and str(self._normal(name)) in local_names:
+        if local_names is not None and str(parse_name(name)) in local_names:
             raise ConflictError(f"a local model is already called {name!r}", hint="choose another name")
         return self.registry.add(remote)
-
-    @staticmethod
-    def _normal(name: str) -> str:
-        from hearth.store import parse_name
-
-        return str(parse_name(name))
 
     def offered(self, url: str, api: str = "openai", key_env: str | None = None) -> tuple[list[str], str]:
         """What a server offers (model ids) and what kind of server it is, without registering anything."""
