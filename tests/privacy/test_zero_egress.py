@@ -9,7 +9,6 @@ import re
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
@@ -17,7 +16,7 @@ import psutil
 import pytest
 
 from tests.conftest import HEARTH, cli_env
-from tests.server.conftest import free_port
+from tests.server.conftest import free_port, wait_for
 
 STRACE = shutil.which("strace")
 pytestmark = pytest.mark.skipif(STRACE is None, reason="strace is not installed (Debian: apt install strace)")
@@ -72,7 +71,7 @@ def test_a_round_of_use_in_offline_mode_touches_only_loopback(tmp_path: Path) ->
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait(url)
+        assert wait_for(lambda: _healthy(url), timeout=90, interval=0.2), "hearth serve did not start under strace"
         openai = httpx.post(url + "/v1/chat/completions", timeout=120, json={
             "model": "smollm2:135m", "max_tokens": 8, "messages": [{"role": "user", "content": "Hi"}]})
         ollama = httpx.post(url + "/api/chat", timeout=120, json={
@@ -94,16 +93,11 @@ def test_a_round_of_use_in_offline_mode_touches_only_loopback(tmp_path: Path) ->
     assert outside == {name: [] for name in seen}
 
 
-def _wait(url: str) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("hearth serve did not start under strace in 90 s")
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(url + "/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def _stop(tracer: subprocess.Popen[bytes]) -> None:
