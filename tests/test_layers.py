@@ -23,7 +23,7 @@ RULES = {
     "click": {"cli/"},
 }
 BASE = {"config", "egress", "errors", "options", "paths", "types", "units"}
-ROOMS = ["store", "bundle", "engine", "chat", "history", "fit", "hub", "remote", "modelfile", "service", "server",
+ROOMS = ["store", "bundle", "engine", "chat", "history", "documents", "fit", "hub", "remote", "modelfile", "service", "server",
          "cli"]
 SURFACES = {"server", "cli"}
 SURFACE_MAY_IMPORT = BASE | {"service"}

@@ -63,6 +63,11 @@ class Settings:
     max_connections: int = _doc("Connections the server serves at once; more are answered 503.", 128)
     history: bool = _doc("Record conversations in the local history database (false = record nothing).", True)
     history_days: int = _doc("Delete conversations not touched for this many days (0 = keep forever).", 0)
+    embedding_model: str = _doc("Model that embeds passages and questions for `hearth docs` and chats with documents "
+                                "(a local embedding GGUF such as all-minilm); empty: the first embedding model "
+                                "installed; none: BM25 keyword search alone.", "")
+    docs_budget: int = _doc("Prompt tokens the retrieved passages may take in a chat with documents (at most half "
+                            "the context).", 1500)
     offline: bool = _doc("Offline mode: block every connection and name lookup that is not loopback, in Hearth and "
                          "its workers, and refuse commands that need the network (docs/privacy.md).", False)
     download_hosts: tuple[str, ...] = _doc(
@@ -77,7 +82,7 @@ class Settings:
 
 
 _TYPES = {f.name: f.type for f in fields(Settings)}
-_RANGES = {"num_threads": (0, 1024), "num_batch": (0, 65536)}
+_RANGES = {"num_threads": (0, 1024), "num_batch": (0, 65536), "docs_budget": (100, 1_000_000)}
 _CHOICES = {"flash_attention": ("measure", "auto", "on", "off"), "kv_cache_type": ("f16", "q4_0", "q8_0")}
 
 

@@ -112,27 +112,28 @@ def default_path(home: Path) -> Path:
     return home / "history" / "history.db"
 
 
-def connect(path: Path, migrations: list[Migration] | None = None) -> sqlite3.Connection:
-    """Open (creating if needed, privately) and migrate the database at `path`."""
+def connect(path: Path, migrations: list[Migration] | None = None, *,
+            label: str = "history database") -> sqlite3.Connection:
+    """Open (creating if needed, privately) and migrate the database at `path` (`label` names it in errors)."""
     try:
         ensure_private_dir(path.parent)
         _create_private(path)
     except OSError as err:
-        raise StoreError(f"cannot create the history database {path}: {err.strerror or err}",
-                         hint="check the permissions of that folder, or set history = false") from None
+        hint = "check the permissions of that folder" + (", or set history = false" if "history" in label else "")
+        raise StoreError(f"cannot create the {label} {path}: {err.strerror or err}", hint=hint) from None
     try:
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                                check_same_thread=False)
     except sqlite3.Error as err:
-        raise StoreError(f"cannot open the history database {path}: {err}") from None
+        raise StoreError(f"cannot open the {label} {path}: {err}") from None
     try:
         for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "secure_delete=ON",
                        "temp_store=MEMORY", f"busy_timeout={BUSY_TIMEOUT_MS}"):
             conn.execute(f"PRAGMA {pragma}")
-        migrate(conn, MIGRATIONS if migrations is None else migrations)
+        migrate(conn, MIGRATIONS if migrations is None else migrations, label=label)
     except sqlite3.DatabaseError as err:
         conn.close()
-        raise StoreError(f"the history database {path} is damaged or not a database: {err}",
+        raise StoreError(f"the {label} {path} is damaged or not a database: {err}",
                          hint=f"move it aside (e.g. `mv {path} {path}.broken`) and Hearth starts a new one") from None
     except BaseException:
         conn.close()
@@ -140,14 +141,14 @@ def connect(path: Path, migrations: list[Migration] | None = None) -> sqlite3.Co
     return conn
 
 
-def migrate(conn: sqlite3.Connection, migrations: list[Migration]) -> list[str]:
+def migrate(conn: sqlite3.Connection, migrations: list[Migration], *, label: str = "history database") -> list[str]:
     """Apply the migrations not yet recorded, in order; return their names."""
     conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     applied = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
     unknown = applied - {m.name for m in migrations}
     if unknown:
-        raise StoreError(f"the history database was written by a newer Hearth (migrations {sorted(unknown)})",
-                         hint="upgrade Hearth to use this history")
+        raise StoreError(f"the {label} was written by a newer Hearth (migrations {sorted(unknown)})",
+                         hint="upgrade Hearth to use it")
     done = []
     for migration in migrations:
         if migration.name in applied:
