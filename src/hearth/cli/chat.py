@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from hearth.cli.common import cli_options, parse_option_pairs, print_engine, print_stats, service
+from hearth.cli.docs import answer_from_docs, print_sources
 from hearth.cli.functions import load_functions, run_call, tool_schema
 from hearth.cli.history import begin_chat, history_options, show_notice, show_start
 from hearth.cli.pull import ensure_local
@@ -51,9 +52,11 @@ Start and end a message with \"\"\" to write several lines. Ctrl-C stops an answ
               help="Offer the public functions in FILE.py as tools; each call is shown and confirmed first.")
 @click.option("--tool-choice", default="auto", metavar="auto|required|NAME",
               help="With --functions: let the model decide (auto), or make its first reply a call (to NAME).")
+@click.option("--docs", "collection", metavar="COLLECTION",
+              help="Answer from the passages of a document collection (`hearth docs add`), citing them as [1].")
 def chat(model: str | None, system: str | None, options: tuple[str, ...], verbose: bool, no_history: bool,
          resume: str | None, fork: str | None, at: int | None, pull_missing: bool,
-         functions_file: Path | None, tool_choice: str) -> None:
+         functions_file: Path | None, tool_choice: str, collection: str | None) -> None:
     """Chat with MODEL in the terminal (default: the bundled SmolLM2-135M-Instruct).
 
     The conversation is recorded in your history (see `hearth history`) unless --no-history is given;
@@ -64,7 +67,7 @@ def chat(model: str | None, system: str | None, options: tuple[str, ...], verbos
     start = begin_chat(model, system, no_history=no_history, resume=resume, fork=fork, at=at)
     functions = load_functions(functions_file) if functions_file else {}
     repl(start.model, system=start.system, options=cli_options(options), verbose=verbose, start=start,
-         functions=functions, tool_choice=tool_choice)
+         functions=functions, tool_choice=tool_choice, docs=collection)
 
 
 class _Printer:
@@ -99,6 +102,7 @@ class ChatSession:
         self.recorder: Recorder | None = None
         self.functions: dict[str, Any] = {}
         self.tool_choice = "auto"
+        self.docs: str | None = None  # a document collection to answer from (--docs)
 
     def ask(self, text: str) -> None:
         """Send one user message and stream the answer; Ctrl-C stops it and keeps the chat going.
@@ -107,6 +111,9 @@ class ChatSession:
         tool loop, at most MAX_TOOL_ROUNDS rounds) before the final answer.
         """
         history = ([Message("system", self.system)] if self.system else []) + self.messages
+        if self.docs:
+            self._ask_docs(text, history)
+            return
         tools = [tool_schema(f) for f in self.functions.values()]
         executor = partial(run_call, self.functions) if tools else None
         try:
@@ -125,6 +132,33 @@ class ChatSession:
                 click.secho(f"[{warning}]", fg="yellow", err=True)
         if self.verbose:
             print_stats(result.answer.done.stats)
+            print_engine(self.model)
+
+    def _ask_docs(self, text: str, history: list[Message]) -> None:
+        """Answer from the collection's passages (invented citations dropped), then list the sources cited."""
+        def show(piece: str) -> None:
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+
+        try:
+            answer, generation, cited = answer_from_docs(self.model, [*history, Message("user", text)], self.docs or "",
+                                                         self.options, show)
+        except KeyboardInterrupt:
+            click.secho("\n[answer stopped]", fg="yellow", err=True)
+            return
+        except EngineError as err:
+            click.secho(f"Error: {err.message}", fg="red", err=True)
+            return
+        sys.stdout.write("\n\n")
+        print_sources(cited)
+        click.echo("")
+        self.messages += [Message("user", text), Message("assistant", answer.text)]  # the question without passages
+        if self.recorder is not None:
+            warning = self.recorder.turn(self.system, text, answer, generation)
+            if warning:
+                click.secho(f"[{warning}]", fg="yellow", err=True)
+        if self.verbose:
+            print_stats(answer.done.stats)
             print_engine(self.model)
 
     def command(self, line: str) -> bool:
@@ -238,10 +272,12 @@ def _setup_readline(keep: bool = True) -> None:
 
 def repl(model: str, *, system: str | None = None, options: Options | None = None,
          verbose: bool = False, start: ChatStart | None = None, functions: dict[str, Any] | None = None,
-         tool_choice: str = "auto") -> None:
+         tool_choice: str = "auto", docs: str | None = None) -> None:
     """Run the interactive chat until /bye or Ctrl-D (recording it unless `start` says otherwise)."""
     session = ChatSession(model, system, options or Options(), verbose)
-    session.functions, session.tool_choice = functions or {}, tool_choice
+    session.functions, session.tool_choice, session.docs = functions or {}, tool_choice, docs
+    if docs:
+        service().documents.show(docs)  # NotFoundError now, not at the first question
     start = start or begin_chat(model, system)
     session.messages, session.recorder = list(start.messages), start.recorder
     name = service().load(model)

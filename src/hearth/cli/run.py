@@ -8,10 +8,12 @@ import sys
 import click
 
 from hearth.cli.common import cli_options, print_engine, print_stats, service
+from hearth.cli.docs import answer_from_docs, print_sources
 from hearth.cli.history import begin_chat
 from hearth.cli.pull import ensure_local
 from hearth.errors import InvalidRequestError
-from hearth.types import Done, Event, Notice, TextChunk
+from hearth.options import Options
+from hearth.types import Done, Event, Message, Notice, TextChunk
 
 
 @click.command()
@@ -25,10 +27,12 @@ from hearth.types import Done, Event, Notice, TextChunk
 @click.option("--verbose", "-v", is_flag=True, help="Print timings after the answer (Ollama's format).")
 @click.option("--raw", is_flag=True, help="Send the prompt as-is, without the chat template.")
 @click.option("--no-history", is_flag=True, help="Do not record this prompt and answer in the history.")
+@click.option("--docs", "collection", metavar="COLLECTION",
+              help="Answer from the passages of a document collection (`hearth docs add`), citing them as [1].")
 @click.option("--pull", "pull_missing", is_flag=True,
               help="Download MODEL first, without asking, if it is a catalog or hf.co name you do not have.")
 def run(model: str, prompt: tuple[str, ...], system: str | None, options: tuple[str, ...], as_json: bool,
-        verbose: bool, raw: bool, no_history: bool, pull_missing: bool) -> None:
+        verbose: bool, raw: bool, no_history: bool, pull_missing: bool, collection: str | None) -> None:
     """Answer PROMPT with MODEL (reads the prompt from stdin when piped; no prompt starts a chat)."""
     model = ensure_local(model, pull=pull_missing)
     text = " ".join(prompt)
@@ -39,10 +43,14 @@ def run(model: str, prompt: tuple[str, ...], system: str | None, options: tuple[
         from hearth.cli.chat import repl
 
         repl(model, system=system, options=cli_options(options),
-             start=begin_chat(model, system, no_history=no_history))
+             start=begin_chat(model, system, no_history=no_history), docs=collection)
         return
     if not text.strip():
         raise InvalidRequestError("the prompt is empty", hint='e.g. hearth run smollm2:135m "Why is the sky blue?"')
+    if collection:
+        _run_with_docs(model, text, system, cli_options(options), collection, as_json=as_json, verbose=verbose,
+                       record=not no_history, raw=raw)
+        return
     generation = service().generate(model, text, cli_options(options), system=system, raw=raw)
 
     def show(event: Event) -> None:
@@ -65,6 +73,33 @@ def run(model: str, prompt: tuple[str, ...], system: str | None, options: tuple[
         sys.stdout.flush()
     if verbose:
         print_stats(done.stats)
+        print_engine(generation.model)
+
+
+def _run_with_docs(model: str, text: str, system: str | None, options: Options, collection: str, *,
+                   as_json: bool, verbose: bool, record: bool, raw: bool) -> None:
+    """`hearth run --docs`: the answer from the collection's passages, then the sources it cites."""
+    if raw:
+        raise InvalidRequestError("--raw and --docs do not go together: passages go through the chat template")
+
+    def show(piece: str) -> None:
+        if not as_json:
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+
+    messages = ([Message("system", system)] if system else []) + [Message("user", text)]
+    answer, generation, cited = answer_from_docs(model, messages, collection, options, show)
+    warning = service().conversations.record_run(generation, answer, text, system=system, record=record)
+    if warning:
+        click.secho(f"Note: {warning}", fg="yellow", err=True)
+    if as_json:
+        click.echo(json.dumps({**_result(generation.model, answer.text, answer.done),
+                               "sources": cited.sources_json()}, ensure_ascii=False))
+    else:
+        sys.stdout.write("\n\n")
+        print_sources(cited)
+    if verbose:
+        print_stats(answer.done.stats)
         print_engine(generation.model)
 
 

@@ -127,7 +127,7 @@ def _one(index: Index, cid: int, path: Path, known: FileRecord | None, embedding
     vectors = _embed([c.text for c in chunks], embedding) if embedding is not None else [None] * len(chunks)
     pages = max((s.page or 0 for s in sections), default=0) or None
     index.put_file(cid, str(path), kind, digest, stat.st_size, stat.st_mtime_ns, pages, wanted,
-                   [NewChunk(c.position, c.page, c.text, v) for c, v in zip(chunks, vectors)])
+                   [NewChunk(c.position, c.page, c.text, v) for c, v in zip(chunks, vectors, strict=True)])
     report.indexed.append(str(path))
     report.chunks += len(chunks)
     report.pages += pages or 1

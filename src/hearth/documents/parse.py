@@ -7,6 +7,7 @@ reason a person can act on; the indexer reports it and goes on, so no one file c
 
 from __future__ import annotations
 
+import logging
 import re
 import zipfile
 from collections.abc import Callable
@@ -103,6 +104,7 @@ def _pdf(path: Path, data: bytes) -> list[Section]:
     from pypdf import PdfReader
     from pypdf.errors import DependencyError, FileNotDecryptedError
 
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # its warnings about damaged files: the skip reason says it
     reader = PdfReader(io.BytesIO(data))
     if reader.is_encrypted:
         try:

@@ -14,6 +14,7 @@ from hearth.modelfile import Modelfile, modelfile_from_fields
 from hearth.remote import Remote
 from hearth.service.conversations import LATEST, ChatStart, Conversations, Deleted, Recorder, ReplayTurn
 from hearth.service.core import CatalogRow, Embeddings, Hearth
+from hearth.service.documents import CitedAnswer, Collection, Found, Grounded, Removed
 from hearth.service.generation import Generation
 from hearth.service.loaded import Turn
 from hearth.service.privacy import PrivacyReport
@@ -30,6 +31,8 @@ __all__ = [
     "BundleImport",
     "CatalogRow",
     "ChatStart",
+    "CitedAnswer",
+    "Collection",
     "Conversations",
     "Deleted",
     "EngineSettings",
@@ -37,13 +40,16 @@ __all__ = [
     "Executor",
     "ExportReport",
     "FitReport",
+    "Found",
     "Generation",
+    "Grounded",
     "Hearth",
     "Manifest",
     "Modelfile",
     "PrivacyReport",
     "Recorder",
     "Remote",
+    "Removed",
     "ReplayTurn",
     "RpcWorker",
     "Running",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -19,6 +20,7 @@ from hearth.config import Settings, load_settings
 from hearth.errors import HearthError, InvalidRequestError, NotFoundError
 from hearth.options import Options
 from hearth.service.conversations import Conversations, ReplayTurn
+from hearth.service.documents import CitedAnswer, Documents, Grounded
 from hearth.service.generation import Generation, LocalSource
 from hearth.service.loaded import LoadedModel, Turn
 from hearth.service.remotes import Remotes
@@ -91,6 +93,7 @@ class Hearth:
         self.scheduler = Scheduler(self.store, self.settings, client_factory)
         self.conversations = Conversations(self.settings)
         self.remotes = Remotes(self.store.home)
+        self.documents = Documents(self.settings, lambda: self.store.home, self.list_models, self.show, self.embed)
         # offline mode's guard and the egress log watch every connection of this process from here on
         egress.install(self.store.home, offline=self.settings.offline)
 
@@ -177,6 +180,37 @@ class Hearth:
         finally:
             self.scheduler.release(loaded)
         return Embeddings(loaded.name, [v for v, _ in pairs], sum(n for _, n in pairs))
+
+    # -- documents ------------------------------------------------------------------------------------------
+    def ground(self, model: str, messages: list[Message], collection: str) -> Grounded:
+        """The last user message framed with `collection`'s best passages (numbered, quoted, within `docs_budget`
+        tokens of `model`'s context): send `grounded.messages` to `chat`, then check the answer's citations with
+        `grounded.citations()` (streaming) or `grounded.cite(text)`. See `hearth.service.documents`."""
+        return self.documents.ground(collection, messages, lambda: self._token_counter(model))
+
+    def answer_with_documents(self, model: str, messages: list[Message], collection: str,
+                              options: Options | None = None, *,
+                              on_event: Sink | None = None) -> tuple[CitedAnswer, Generation]:
+        """Answer the last user message from `collection`'s passages: the answer with invented citations dropped
+        and its sources (for the web page and the APIs), and the generation (for its model and statistics).
+        `on_event` sees the raw events as they come."""
+        grounded = self.ground(model, messages, collection)
+        generation = self.chat(model, grounded.messages, options)
+        answer = generation.consume(on_event)
+        return grounded.cite(answer.text), generation
+
+    @contextmanager
+    def _token_counter(self, model: str) -> Iterator[tuple[Callable[[str], int], int]]:
+        """(count tokens with `model`'s tokenizer, the passages' budget) while `model` is held."""
+        if self._remote(model) is not None:  # no tokenizer here: about 3 characters a token errs on the safe side
+            yield (lambda text: len(text) // 3 + 1), self.settings.docs_budget
+            return
+        loaded, _, _ = self._acquire(model, None, None)
+        try:
+            yield ((lambda text: len(loaded.client.tokenize(text, add_special=False))),
+                   min(self.settings.docs_budget, loaded.n_ctx // 2))
+        finally:
+            self.scheduler.release(loaded)
 
     # -- models in memory -----------------------------------------------------------------------------------
     def load(self, model: str, *, keep_alive: float | None = None, num_ctx: int | None = None) -> str:
@@ -481,3 +515,4 @@ class Hearth:
     def close(self) -> None:
         """Unload every model."""
         self.scheduler.close()
+        self.documents.close()
