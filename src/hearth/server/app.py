@@ -21,7 +21,7 @@ from hearth import __version__
 from hearth.config import Settings
 from hearth.errors import HearthError
 from hearth.server import errors as wire
-from hearth.server import routes_anthropic, routes_manage, routes_ollama, routes_openai
+from hearth.server import routes_anthropic, routes_documents, routes_manage, routes_ollama, routes_openai
 from hearth.server.runtime import Runtime
 from hearth.server.security import Guard, Policy
 from hearth.server.streaming import run_blocking
@@ -148,6 +148,7 @@ def create_app(service: Hearth, settings: Settings | None = None, *, own_service
     app.include_router(routes_anthropic.router(rt))
     app.include_router(routes_ollama.router(rt))
     app.include_router(routes_manage.router(rt))
+    app.include_router(routes_documents.router(rt))
     _misc_routes(app, rt)
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(Guard, policy=Policy.from_settings(settings), observe=rt.metrics.observe)

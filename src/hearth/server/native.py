@@ -32,12 +32,23 @@ class NativeRequest:
     include_usage: bool = False
     turn: Turn | None = None  # tools, tool choice, thinking
     conversation_id: str | None = None  # record the exchange in the history under this id
+    documents: str | None = None  # answer from this document collection, citing it (docs/api.md)
 
 
 def conversation_id(extra: dict[str, Any] | None) -> str | None:
     """The client's `conversation_id` (a Hearth extension to both chat APIs), checked before generating."""
     value = (extra or {}).get("conversation_id")
     return None if value is None else Conversations.check_id(value)
+
+
+def documents_field(extra: dict[str, Any] | None) -> str | None:
+    """The client's `documents` collection name (a Hearth extension to both chat APIs), if any."""
+    value = (extra or {}).get("documents")
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InvalidRequestError("documents must be the name of a document collection", field="documents")
+    return value
 
 
 def request_options(raw: dict[str, Any], names: dict[str, str] | None = None, *,

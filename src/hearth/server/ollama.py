@@ -18,6 +18,7 @@ from hearth.server import tooling
 from hearth.server.native import (
     NativeRequest,
     conversation_id,
+    documents_field,
     format_grammar,
     human_count,
     iso_in,
@@ -63,7 +64,7 @@ def chat_request(body: OllamaChatRequest) -> NativeRequest:
         messages.append(tooling.with_calls(message(msg.role, msg.content or "", i), msg.model_extra or {}, i))
     return NativeRequest(body.model, messages=messages or None, options=options,
                          stream=body.stream is not False, keep_alive=alive, turn=turn,
-                         conversation_id=conversation_id(body.model_extra))
+                         conversation_id=conversation_id(body.model_extra), documents=documents_field(body.model_extra))
 
 
 def generate_request(body: OllamaGenerateRequest) -> NativeRequest:
@@ -136,6 +137,7 @@ class ChatStream:
 
     def __init__(self, model: str) -> None:
         self.model = model
+        self.final_extra: dict[str, Any] = {}  # top-level fields for the `done` line (`sources`)
 
     def _payload(self, text: str) -> Any:
         return {"role": "assistant", "content": text}
@@ -161,7 +163,7 @@ class ChatStream:
     def end(self, done: Done) -> bytes:
         """The final line with `done: true` and the statistics."""
         return ndjson({"model": self.model, "created_at": iso_now(), self.key: self._payload(""), "done": True,
-                      "done_reason": _reason(done), **timings(done)})
+                      "done_reason": _reason(done), **timings(done), **self.final_extra})
 
     def error(self, message_text: str, code: str | None) -> bytes:
         """An in-band error line ending the stream."""

@@ -25,6 +25,7 @@ from hearth.server import tooling
 from hearth.server.native import (
     NativeRequest,
     conversation_id,
+    documents_field,
     embed_inputs,
     message,
     normalized,
@@ -111,7 +112,8 @@ def chat_request(body: ChatCompletionRequest) -> NativeRequest:
     options = _options(body, max_tokens, _response_grammar(body))
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     return NativeRequest(body.model, messages=messages, options=options, stream=bool(body.stream),
-                         include_usage=include_usage, turn=turn, conversation_id=conversation_id(body.model_extra))
+                         include_usage=include_usage, turn=turn, conversation_id=conversation_id(body.model_extra),
+                         documents=documents_field(body.model_extra))
 
 
 def completion_request(body: CompletionRequest) -> NativeRequest:
@@ -210,6 +212,7 @@ class ChatStream:
         self.created = int(time.time())
         self._role_sent = False
         self._calls = 0
+        self.final_extra: dict[str, Any] = {}  # top-level fields for the finishing chunk (`sources`)
 
     def _chunk(self, delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
         chunk: dict[str, Any] = {
@@ -251,7 +254,7 @@ class ChatStream:
         if not self._role_sent:
             out += _sse(self._chunk({"role": "assistant", "content": ""}, None))
         finish = "tool_calls" if self._calls and done.reason == "stop" else FINISH.get(done.reason, "stop")
-        out += _sse(self._chunk({}, finish))
+        out += _sse({**self._chunk({}, finish), **self.final_extra})
         if self.include_usage:
             out += _sse({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
                          "model": self.model, "system_fingerprint": "hearth", "choices": [], "usage": usage(done)})

@@ -15,10 +15,11 @@ from fastapi.responses import JSONResponse, Response
 
 from hearth.config import Settings
 from hearth.errors import ClientGoneError, HearthError
+from hearth.server.grounding import citing, with_sources
 from hearth.server.metrics import Metrics
 from hearth.server.native import NativeRequest
 from hearth.server.streaming import Encoder, EventStream, Feed, collect, open_generation, run_blocking
-from hearth.service import Generation, Hearth
+from hearth.service import Generation, Grounded, Hearth
 from hearth.types import Answer
 
 log = logging.getLogger("hearth.server")
@@ -40,9 +41,13 @@ class Runtime:
         for feed in list(self.feeds):
             feed.cancel(reason)
 
-    def _start(self, native: NativeRequest, cancel: threading.Event) -> Generation:
+    def _start(self, native: NativeRequest, cancel: threading.Event, grounding: list[Grounded]) -> Generation:
         if native.messages is not None:
-            return self.service.chat(native.model, native.messages, native.options, keep_alive=native.keep_alive,
+            messages = native.messages
+            if native.documents:  # the question framed with the collection's passages (server/grounding.py)
+                grounding.append(self.service.ground(native.model, messages, native.documents))
+                messages = grounding[0].messages
+            return self.service.chat(native.model, messages, native.options, keep_alive=native.keep_alive,
                                      turn=native.turn, cancel=cancel)
         return self.service.generate(native.model, native.prompt or "", native.options, system=native.system,
                                      raw=native.raw, keep_alive=native.keep_alive)
@@ -55,10 +60,13 @@ class Runtime:
         records the exchange in the history.
         """
         cancel = threading.Event()  # set if the client hangs up while its prompt is being prepared
+        grounding: list[Grounded] = []
         try:
-            generation = await open_generation(lambda: self._start(native, cancel), request.receive, cancel)
+            generation = await open_generation(lambda: self._start(native, cancel, grounding), request.receive, cancel)
         except ClientGoneError:
             return Response(status_code=CLIENT_CLOSED)
+        if grounding:
+            encoder, whole = citing(encoder, grounding[0]), with_sources(whole, grounding[0])
         try:
             feed = Feed(generation, self.metrics.finished)
         except BaseException:
