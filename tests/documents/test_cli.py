@@ -64,3 +64,16 @@ def test_run_with_docs_lists_the_cited_sources(tmp_path: Path) -> None:
     as_json = json.loads(hearth(home, "run", "--docs", "papers", "smollm2:135m", "How many masts?", "-o", grammar,
                                 "--json", "--no-history").stdout)
     assert as_json["response"] == "One mast [1]." and as_json["sources"][0]["cited"] is True
+
+
+def test_chat_with_docs_answers_each_question_with_its_sources(tmp_path: Path) -> None:
+    home, folder = tmp_path / "home", tmp_path / "papers"
+    folder.mkdir()
+    write_pdf(folder / "boats.pdf", ["Boats.", "A sloop has a single mast."])
+    assert hearth(home, "docs", "add", "papers", str(folder)).returncode == 0
+    done = subprocess.run([HEARTH, "chat", "smollm2:135m", "--docs", "papers", "--no-history", "-o",
+                           'grammar=root ::= "One mast [1][2]."'], input="How many masts has a sloop?\n/bye\n",
+                          env=cli_env(home), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "One mast [1]." in done.stdout and "[1][2]" not in done.stdout
+    assert f"Sources:\n  [1] {(folder / 'boats.pdf').resolve()}, page 2" in done.stdout
