@@ -20,6 +20,7 @@ status codes and protocol error bodies *by class* (see `hearth.server.errors`), 
     ├── DownloadError                a model could not be fetched from Hugging Face or failed verification (→ 502)
     │   └── UnsafeRedirectError      the hub sent a request on to a host Hearth does not download from
     ├── OfflineError                 something that needs the network was asked for in offline mode (→ 403)
+    ├── PairingError                 a pairing code that is wrong, used or expired (→ 401)
     ├── RemoteError                  a remote engine failed or could not be reached (→ 502)
     │   ├── RemoteAuthError          the remote refused Hearth's key (→ 502: the client's own key was fine)
     │   └── RemoteTimeoutError       the remote did not answer in time (→ 504)
@@ -130,6 +131,10 @@ class MissingWheelsError(BundleError):
     def __init__(self, message: str, *, hint: str | None = None, missing: list[str] | None = None) -> None:
         super().__init__(message, hint=hint)
         self.missing = list(missing or [])
+
+
+class PairingError(HearthError):
+    """A device offered a pairing code that is unknown, already used or expired."""
 
 
 class RemoteError(HearthError):

@@ -36,7 +36,8 @@ def make_client() -> Iterator[Callable[..., TestClient]]:
 
     def make(service: FakeHearth | None = None, **settings: Any) -> TestClient:
         service = service or FakeHearth()
-        client = TestClient(create_app(service, Settings(**settings)), base_url=LOCAL, raise_server_exceptions=False)
+        client = TestClient(create_app(service, Settings(**settings)), base_url=LOCAL, raise_server_exceptions=False,
+                            client=("127.0.0.1", 50000))
         clients.append(client)
         return client
 

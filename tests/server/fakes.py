@@ -16,7 +16,9 @@ from typing import Any
 from hearth.config import Settings
 from hearth.errors import ConflictError, NotFoundError
 from hearth.options import Options
+from hearth.paths import hearth_home
 from hearth.service import Conversations, Embeddings, Running
+from hearth.service.devices import Devices
 from hearth.store import GGUFInfo, Manifest, Provenance, parse_name
 from hearth.types import Answer, Done, Event, Message, Stats, TextChunk
 
@@ -142,6 +144,7 @@ class FakeHearth:
         self.store = FakeStore()
         self.loaded: dict[str, FakeLoaded] = {}
         self.conversations = Conversations(self.settings)
+        self.devices = Devices(hearth_home())
         self.delay = delay
         self.open = 0
         self.calls: list[tuple[str, Any]] = []

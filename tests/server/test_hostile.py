@@ -55,7 +55,8 @@ OLLAMA_OPTIONS = ["num_ctx", "num_predict", "top_k", "top_p", "min_p", "temperat
 
 
 def _client(service: FakeHearth) -> TestClient:
-    return TestClient(create_app(service, Settings()), base_url=LOCAL, raise_server_exceptions=False)
+    return TestClient(create_app(service, Settings()), base_url=LOCAL, raise_server_exceptions=False,
+                      client=("127.0.0.1", 50000))
 
 
 def _check(response: httpx.Response, path: str) -> None:

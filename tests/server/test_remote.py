@@ -159,7 +159,8 @@ def test_a_remote_that_dies_mid_answer_ends_it_with_an_error(tmp_path: Path) -> 
 
 
 def test_the_local_server_relays_a_remote_and_lists_it(local: Hearth, live: ServerProcess) -> None:
-    with TestClient(create_app(local, Settings()), base_url="http://127.0.0.1:11435") as client:
+    with TestClient(create_app(local, Settings()), base_url="http://127.0.0.1:11435",
+                    client=("127.0.0.1", 50000)) as client:
         tags = client.get("/api/tags").json()["models"]
         assert {"name": "box:latest", "remote_host": live.url, "remote_model": MODEL}.items() <= next(
             m for m in tags if m["name"] == "box:latest").items()

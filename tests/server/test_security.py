@@ -93,7 +93,8 @@ def keyed(make_client: Callable[..., TestClient]) -> Iterator[TestClient]:
     yield make_client(api_key="s3cret-key")
 
 
-@pytest.mark.parametrize(("method", "path"), [r for r in ROUTES if r[1] != "/health"])
+# public: the health check and the page
+@pytest.mark.parametrize(("method", "path"), [r for r in ROUTES if r[1] not in ("/health", "/")])
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret-key"},
                                      {"Authorization": "Basic s3cret-key"}, {"X-Api-Key": "nope"},
                                      {"Authorization": "Bearer s3cret-ke"}, {"Authorization": "Bearer s3cret-key2"}])

@@ -32,6 +32,10 @@ def _setting_options(command: Any) -> Any:
         if name in _FLAGS:
             command = click.option("--" + name, name, is_flag=True, default=None, help=doc)(command)
             continue
+        if name == "lan":  # `--lan` alone: this machine's own LAN address
+            command = click.option("--lan", "lan", is_flag=False, flag_value="auto", default=None, metavar="[ADDRESS]",
+                                   help=doc)(command)
+            continue
         if name in _REPEATABLE:
             command = click.option(_REPEATABLE[name], name, multiple=True, metavar="VALUE",
                                    help=f"{doc} Repeatable.")(command)
@@ -43,16 +47,18 @@ def _setting_options(command: Any) -> Any:
 
 
 @click.command()
+@click.option("--open", "open_page", is_flag=True, help="Open the chat page in a browser once the server is up.")
 @_setting_options
-def serve(**flags: Any) -> None:
-    """Serve the OpenAI- and Ollama-compatible API (on 127.0.0.1:11435 by default)."""
+def serve(open_page: bool, **flags: Any) -> None:
+    """Serve the chat page and the OpenAI-, Anthropic- and Ollama-compatible APIs (127.0.0.1:11435)."""
+    from hearth.cli.devices import announce
     from hearth.server import serve as run_server
 
     overrides = {k: (v or None) if isinstance(v, tuple) else v for k, v in flags.items()}
     host = overrides.get("host")
     if isinstance(host, str) and host.count(":") == 1 and not host.startswith("["):
         overrides["host"], overrides["port"] = host.split(":")  # --host 0.0.0.0:8080
-    run_server(load_settings(overrides))
+    run_server(load_settings(overrides), announce=lambda service, settings: announce(service, settings, open_page))
 
 
 # -- talking to a running server -------------------------------------------------------------------------

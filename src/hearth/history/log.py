@@ -297,6 +297,14 @@ class History:
                                 (limit, offset)).fetchall()
         return [_summary(row) for row in rows]
 
+    def branches(self, ref: str) -> builtins.list[Summary]:
+        """The conversations forked from `ref` (its other versions), oldest first."""
+        cid = self.resolve(ref)
+        with self._read() as conn:
+            rows = conn.execute(_SUMMARY_SQL + " WHERE c.parent_id = ? ORDER BY c.created_at, c.rowid",
+                                (cid,)).fetchall()
+        return [_summary(row) for row in rows]
+
     def count(self) -> int:
         """How many conversations there are."""
         with self._read() as conn:

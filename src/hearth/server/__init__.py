@@ -7,6 +7,6 @@ package imports the web framework.
 """
 
 from hearth.server.app import create_app
-from hearth.server.run import check_bind, serve
+from hearth.server.run import check_bind, lan_address, serve
 
-__all__ = ["check_bind", "create_app", "serve"]
+__all__ = ["check_bind", "create_app", "lan_address", "serve"]

@@ -21,7 +21,7 @@ from hearth import __version__
 from hearth.config import Settings
 from hearth.errors import HearthError
 from hearth.server import errors as wire
-from hearth.server import routes_anthropic, routes_documents, routes_manage, routes_ollama, routes_openai
+from hearth.server import routes_anthropic, routes_documents, routes_manage, routes_ollama, routes_openai, routes_web
 from hearth.server.runtime import Runtime
 from hearth.server.security import Guard, Policy
 from hearth.server.streaming import run_blocking
@@ -95,11 +95,6 @@ def _install_handlers(app: FastAPI) -> None:
 
 
 def _misc_routes(app: FastAPI, rt: Runtime) -> None:
-    @app.get("/", include_in_schema=False)
-    @app.head("/", include_in_schema=False)
-    async def root() -> Response:
-        return PlainTextResponse("Hearth is running")
-
     @app.get("/health", tags=["Server"], summary="Liveness (no API key needed)")
     async def health() -> dict[str, Any]:
         return {"status": "ok", "version": __version__}
@@ -149,7 +144,9 @@ def create_app(service: Hearth, settings: Settings | None = None, *, own_service
     app.include_router(routes_ollama.router(rt))
     app.include_router(routes_manage.router(rt))
     app.include_router(routes_documents.router(rt))
+    app.include_router(routes_web.router(rt))
+    app.include_router(routes_web.page_router(rt))
     _misc_routes(app, rt)
     app.openapi = _openapi(app)  # type: ignore[method-assign]
-    app.add_middleware(Guard, policy=Policy.from_settings(settings), observe=rt.metrics.observe)
+    app.add_middleware(Guard, policy=Policy.from_settings(settings, service.devices.check), observe=rt.metrics.observe)
     return app

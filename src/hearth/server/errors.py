@@ -3,6 +3,7 @@
     InvalidRequestError (and subclasses) → 400     NotFoundError → 404      ConflictError → 409
     BusyError → 503 + Retry-After                  InsufficientMemoryError, InsufficientStorageError → 507
     WorkerCrashedError → 503                       DownloadError → 502      OfflineError → 403
+    PairingError → 401
     RemoteError (RemoteAuthError) → 502            RemoteTimeoutError → 504 RpcWorkerError → 502
     EngineError, StoreError, anything else → 500
 
@@ -30,6 +31,7 @@ _STATUS: list[tuple[type[Exception], int]] = [  # most specific first
     (errors.InsufficientStorageError, 507),
     (errors.DownloadError, 502),
     (errors.OfflineError, 403),
+    (errors.PairingError, 401),
     (errors.RpcWorkerError, 502),
     (errors.RemoteTimeoutError, 504),
     (errors.RemoteError, 502),

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import signal
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import h11
 import uvicorn
@@ -17,6 +20,11 @@ from hearth.config import Settings
 from hearth.errors import HearthError, InvalidOptionError
 from hearth.server.runtime import Runtime
 from hearth.server.security import is_loopback
+
+if TYPE_CHECKING:
+    from hearth.service import Hearth
+
+Announce = Callable[["Hearth", Settings], None]
 
 
 def check_bind(settings: Settings) -> None:
@@ -32,6 +40,8 @@ def check_bind(settings: Settings) -> None:
               file=sys.stderr, flush=True)
     if is_loopback(settings.host) or settings.api_key:
         return
+    if settings.lan and settings.lan.strip("[]") == settings.host.strip("[]"):
+        return  # `--lan ADDRESS --host ADDRESS`: the same as `--lan`, paired devices only
     where = settings.host or "all interfaces"
     raise InvalidOptionError(
         f"refusing to listen on {where} without an API key: anyone who can reach this machine on port "
@@ -39,6 +49,39 @@ def check_bind(settings: Settings) -> None:
         hint="set an API key (HEARTH_API_KEY=... or api_key in config.toml), or listen on 127.0.0.1",
         field="host",
     )
+
+
+def lan_address(value: str) -> str:
+    """The address `lan` names: "auto" is this machine's own LAN address; another must be one of its own."""
+    import psutil
+
+    stats = psutil.net_if_stats()
+    mine: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = []
+    for name, addrs in psutil.net_if_addrs().items():
+        if name in stats and not stats[name].isup:
+            continue
+        for addr in addrs:
+            if addr.family in (socket.AF_INET, socket.AF_INET6):
+                try:
+                    mine.append(ipaddress.ip_address(addr.address.split("%")[0]))
+                except ValueError:
+                    continue
+    if value.strip().lower() != "auto":
+        try:
+            wanted = ipaddress.ip_address(value.strip().strip("[]"))
+        except ValueError:
+            raise InvalidOptionError(f"lan must be an address of this machine or auto, not {value[:80]!r}",
+                                     field="lan") from None
+        if wanted not in mine:
+            raise InvalidOptionError(f"{wanted} is not an address of this machine", field="lan",
+                                     hint="`--lan` alone picks this machine's LAN address")
+        return str(wanted)
+    usable = [a for a in mine if a.version == 4 and not (a.is_loopback or a.is_link_local)]
+    usable.sort(key=lambda a: not a.is_private)  # a home network's 192.168.x.y before anything else
+    if not usable:
+        raise InvalidOptionError("this machine has no LAN address to listen on", field="lan",
+                                 hint="connect to a network, or give the address: --lan 192.168.1.20")
+    return str(usable[0])
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -108,13 +151,25 @@ class _Server(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def serve(settings: Settings) -> None:
-    """Run the server in the foreground until interrupted; models are unloaded on the way out."""
+def serve(settings: Settings, announce: Announce | None = None) -> None:
+    """Run the server in the foreground until interrupted; models are unloaded on the way out.
+
+    `announce(service, settings)` runs once the sockets listen (`hearth serve` prints the page's address,
+    the pairing QR code with `lan`, and opens a browser with `--open`).
+    """
     from hearth.server.app import create_app
     from hearth.service import Hearth
 
+    if settings.lan:
+        settings = settings.merged({"lan": lan_address(settings.lan)})
     check_bind(settings)
-    sock = bind_socket(settings.host, settings.port)
+    sockets = [bind_socket(settings.host, settings.port)]
+    if settings.lan and settings.lan != settings.host.strip("[]"):
+        try:
+            sockets.append(bind_socket(settings.lan, settings.port))
+        except HearthError:
+            sockets[0].close()
+            raise
     service = Hearth(settings)
     app = create_app(service, settings, own_service=True)
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5,
@@ -122,16 +177,21 @@ def serve(settings: Settings) -> None:
                             limit_concurrency=max(1, settings.max_connections))
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     auth = "an API key is required" if settings.api_key else "no API key (loopback only)"
-    print(f"Hearth is listening on http://{host}:{settings.port} — OpenAI and Anthropic APIs at /v1, "
-          f"Ollama API at /api; {auth}. Press Ctrl-C to stop.", file=sys.stderr, flush=True)
+    if settings.lan:
+        auth += "; paired devices on the LAN"
+    print(f"Hearth is listening on http://{host}:{settings.port} — the chat page is at /, OpenAI and Anthropic "
+          f"APIs at /v1, Ollama API at /api; {auth}. Press Ctrl-C to stop.", file=sys.stderr, flush=True)
+    if announce is not None:
+        announce(service, settings)
     if threading.current_thread() is threading.main_thread():
         # uvicorn shuts down gracefully on SIGTERM, then re-raises it with the handler found at start: make
         # that one a clean exit (status 0) rather than death by signal.
         signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
-        _Server(config, app.state.runtime).run(sockets=[sock])
+        _Server(config, app.state.runtime).run(sockets=sockets)
     finally:
-        sock.close()
+        for sock in sockets:
+            sock.close()
         service.close()
 
 

@@ -10,8 +10,11 @@ Checks run in this order, before any route code sees the request:
    origin and the `cors_origins` allow-list get `Access-Control-Allow-Origin` (never with credentials);
    any other origin, `null` included, gets 403 and no CORS headers, so a foreign page can neither read
    answers nor fire requests that change state.
-3. **API key**: when one is set, every route but `/health` needs `Authorization: Bearer KEY` (or
-   `X-Api-Key: KEY`), compared in constant time; otherwise 401.
+3. **Who is asking**: a request passes with the API key (`Authorization: Bearer KEY` or `X-Api-Key: KEY`,
+   compared in constant time), with the cookie of a paired device (`hearth devices`), or, when no key
+   is set, from loopback. Anything else gets 401: with `lan` on, a phone that has not paired sees the
+   page (`/`, `/web/…`) and can pair (`/api/pair`), nothing more. A request that a device cookie lets in
+   and that changes state must also carry the page's own `Origin`, so no other site can ride the cookie.
 4. **Body size**: a `Content-Length` above `max_body_bytes` gets 413 at once; a body without one is counted
    as it streams in and cut off with 413 at the limit.
 
@@ -46,7 +49,10 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
-PUBLIC_PATHS = frozenset({"/health"})
+PUBLIC_PATHS = frozenset({"/health", "/", "/api/pair"})
+PUBLIC_PREFIXES = ("/web/",)
+DEVICE_COOKIE = "hearth_device"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 WILDCARD_BINDS = frozenset({"", "0.0.0.0", "::", "*"})
 
 
@@ -117,10 +123,11 @@ class Policy:
     api_key: bytes | None
     max_body: int
     body_timeout: float = 30.0
+    devices: Callable[[str], bool] | None = None  # is this device token one of a paired device?
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Policy:
-        """The policy for a server started with `settings`."""
+    def from_settings(cls, settings: Settings, devices: Callable[[str], bool] | None = None) -> Policy:
+        """The policy for a server started with `settings` (`lan` already resolved to an address)."""
         hosts = set(LOOPBACK_NAMES)
         bind = settings.host.strip("[]").lower()
         if bind in WILDCARD_BINDS:
@@ -133,6 +140,10 @@ class Policy:
         origins = {f"http://{name}:{port}" for name in ("localhost", "127.0.0.1", "[::1]")}
         if bind not in WILDCARD_BINDS and not is_loopback(bind):
             origins.add(f"http://{_bracket(bind)}:{port}")
+        lan = settings.lan.strip("[]").lower()
+        if lan:
+            hosts.add(lan)
+            origins.add(f"http://{_bracket(lan)}:{port}")
         origins |= {o.strip().rstrip("/").lower() for o in settings.cors_origins if o.strip() and o.strip() != "*"}
         return cls(
             hosts=frozenset(hosts), host_patterns=tuple(h for h in extra if "*" in h and h != "*"),
@@ -140,6 +151,7 @@ class Policy:
             any_origin=any(o.strip() == "*" for o in settings.cors_origins),
             api_key=settings.api_key.encode() if settings.api_key else None,
             max_body=max(1, settings.max_body_bytes), body_timeout=max(0.1, settings.request_timeout),
+            devices=devices,
         )
 
     def host_allowed(self, header: str | None) -> bool:
@@ -157,6 +169,17 @@ class Policy:
         """True if a browser origin may call the API."""
         origin = origin.strip().rstrip("/").lower()
         return self.any_origin or origin in self.origins
+
+    def who(self, headers: dict[bytes, bytes], client: str | None) -> str | None:
+        """How a request is let in: "key", "device", "loopback" (no key set), or None (401)."""
+        if self.api_key is not None and self.key_ok(headers):
+            return "key"
+        token = _cookie(headers.get(b"cookie", b""), DEVICE_COOKIE)
+        if token and self.devices is not None and self.devices(token):
+            return "device"
+        if self.api_key is None and client is not None and is_loopback(client):
+            return "loopback"
+        return None
 
     def key_ok(self, headers: dict[bytes, bytes]) -> bool:
         """True when no key is needed or the request carries the right one (constant-time comparison)."""
@@ -242,9 +265,19 @@ class Guard:
             if method == "OPTIONS" and b"access-control-request-method" in headers:
                 await _preflight(send, cors, headers)
                 return
-        if path not in PUBLIC_PATHS and not policy.key_ok(headers):
-            await reject(send, wire.WireError(401, "a valid API key is required",
-                                              hint="send it as 'Authorization: Bearer KEY'"), path, cors)
+        client = scope.get("client")
+        public = path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+        who = policy.who(headers, client[0] if client else None)
+        if who is None and not public:
+            await reject(send, wire.WireError(
+                401, "a valid API key or a paired device is required",
+                hint="send the key as 'Authorization: Bearer KEY', or pair this browser: run `hearth devices pair` "
+                     "on the computer running Hearth"), path, cors)
+            return
+        if (who == "device" or path == "/api/pair") and method not in SAFE_METHODS and origin is None:
+            await reject(send, wire.WireError(403, "this request must come from Hearth's own page",
+                                              hint="a paired device's cookie only works from the page itself"),
+                         path, cors)
             return
         length = _text(headers.get(b"content-length"))
         if length is not None:
@@ -300,6 +333,15 @@ class Guard:
 def _too_large(limit: int) -> wire.WireError:
     return wire.WireError(413, f"the request body is larger than the {limit}-byte limit",
                           hint="send less text at once, or raise max_body_bytes")
+
+
+def _cookie(header: bytes, name: str) -> str | None:
+    """The value of cookie `name` in a `Cookie` header, if there."""
+    for part in header.decode("latin-1").split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name and value:
+            return value
+    return None
 
 
 def _text(value: bytes | None) -> str | None:
