@@ -35,6 +35,8 @@ class Settings:
     api_key: str | None = _doc("Require `Authorization: Bearer KEY` on every request (needed off loopback).", None)
     cors_origins: tuple[str, ...] = _doc("Browser origins allowed to call the API (comma-separated).", ())
     allowed_hosts: tuple[str, ...] = _doc("Extra Host header values accepted besides loopback names.", ())
+    lan: str = _doc("Also listen on this LAN address for phones and other computers (auto: this machine's own); "
+                    "they use the web page after pairing with a one-time code (`hearth devices pair`).", "")
     keep_alive: float = _doc("Seconds a model stays loaded after its last request (-1 = forever).", 300.0)
     max_loaded_models: int = _doc("How many models may be loaded at once.", 2)
     num_parallel: int = _doc("Requests one model decodes together (slots per model).", 4)

@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from tests.documents.files import write_pdf
 from tests.server.conftest import ServerProcess, wait_for
 from tests.web.conftest import HUB_REPO, PageWatch, hearth_run, screenshot
@@ -152,7 +151,8 @@ def test_a_pull_shows_its_progress_and_the_model_appears(page: tuple[Any, PageWa
     name = f"hf.co/{HUB_REPO}:Q4_1"
     tab.fill("#pull-name", name)
     tab.click("#pull-form button[type=submit]")
-    tab.wait_for_function("() => document.getElementById('pull-status').textContent.endsWith('is ready')", timeout=120_000)
+    tab.wait_for_function("() => document.getElementById('pull-status').textContent.endsWith('is ready')",
+                          timeout=120_000)
     seen = tab.evaluate("window.__pull")
     assert any(" of " in s and "MB" in s for s in seen), seen  # bytes counted as they arrived
     assert tab.evaluate("document.getElementById('pull-progress').value") > 0

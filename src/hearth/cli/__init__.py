@@ -17,6 +17,7 @@ from hearth.cli.catalog import catalog
 from hearth.cli.chat import chat
 from hearth.cli.common import close_service, fail
 from hearth.cli.create import create
+from hearth.cli.devices import devices
 from hearth.cli.docs import docs
 from hearth.cli.fit import fit
 from hearth.cli.history import history
@@ -49,6 +50,7 @@ for command in (pull, fit, search, catalog, tune):  # getting models, "will it f
     cli.add_command(command)
 
 cli.add_command(privacy)
+cli.add_command(devices)  # phones paired with the web page (docs/web.md)
 cli.add_command(rpc_worker)  # lend this machine to a Hearth elsewhere (docs/rpc.md)
 cli.add_command(remote)
 cli.add_command(docs)  # chat with your documents (docs/documents.md)

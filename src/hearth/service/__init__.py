@@ -12,8 +12,10 @@ from hearth.fit import FitReport
 from hearth.history import StoredResponse
 from hearth.modelfile import Modelfile, modelfile_from_fields
 from hearth.remote import Remote
+from hearth.service.attachments import TextFit
 from hearth.service.conversations import LATEST, ChatStart, Conversations, Deleted, Recorder, ReplayTurn
 from hearth.service.core import CatalogRow, Embeddings, Hearth
+from hearth.service.devices import Device, PairingCode
 from hearth.service.documents import CitedAnswer, Collection, Found, Grounded, Removed
 from hearth.service.generation import Generation
 from hearth.service.loaded import Turn
@@ -35,6 +37,7 @@ __all__ = [
     "Collection",
     "Conversations",
     "Deleted",
+    "Device",
     "EngineSettings",
     "Embeddings",
     "Executor",
@@ -46,6 +49,7 @@ __all__ = [
     "Hearth",
     "Manifest",
     "Modelfile",
+    "PairingCode",
     "PrivacyReport",
     "Recorder",
     "Remote",
@@ -54,6 +58,7 @@ __all__ = [
     "RpcWorker",
     "Running",
     "StoredResponse",
+    "TextFit",
     "Turn",
     "TurnResult",
     "json_grammar",

@@ -194,6 +194,11 @@ class Conversations:
         with self._db() as db:
             return db.get(ref)
 
+    def branches(self, ref: str) -> list[Summary]:
+        """The conversations forked from `ref` (regenerated or edited versions of it), oldest first."""
+        with self._db() as db:
+            return db.branches(ref)
+
     def search(self, text: str, limit: int = 20) -> list[Hit]:
         """Messages containing every word of `text`, best matches first."""
         with self._db() as db:

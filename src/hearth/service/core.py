@@ -19,7 +19,9 @@ from hearth import egress
 from hearth.config import Settings, load_settings
 from hearth.errors import HearthError, InvalidRequestError, NotFoundError
 from hearth.options import Options
+from hearth.service.attachments import TextFit, extract_text, fit_text
 from hearth.service.conversations import Conversations, ReplayTurn
+from hearth.service.devices import Devices
 from hearth.service.documents import CitedAnswer, Documents, Grounded
 from hearth.service.generation import Generation, LocalSource
 from hearth.service.loaded import LoadedModel, Turn
@@ -94,6 +96,7 @@ class Hearth:
         self.conversations = Conversations(self.settings)
         self.remotes = Remotes(self.store.home)
         self.documents = Documents(self.settings, lambda: self.store.home, self.list_models, self.show, self.embed)
+        self.devices = Devices(self.store.home)
         # offline mode's guard and the egress log watch every connection of this process from here on
         egress.install(self.store.home, offline=self.settings.offline)
 
@@ -180,6 +183,20 @@ class Hearth:
         finally:
             self.scheduler.release(loaded)
         return Embeddings(loaded.name, [v for v, _ in pairs], sum(n for _, n in pairs))
+
+    def extract_text(self, name: str, data: bytes) -> str:
+        """The text of an attached file (PDF, DOCX, HTML or plain text, chosen by `name`'s suffix)."""
+        return extract_text(name, data)
+
+    def fit_text(self, model: str, text: str, *, num_ctx: int | None = None) -> TextFit:
+        """How many of `model`'s tokens `text` takes, cut to leave room for a conversation when too long."""
+        if self._remote(model) is not None:  # its tokenizer is elsewhere: a rough count, nothing cut
+            return TextFit(text, len(text) // 4, len(text) // 4, 0)
+        loaded = self.scheduler.acquire(model, num_ctx=num_ctx)
+        try:
+            return fit_text(loaded, text)
+        finally:
+            self.scheduler.release(loaded)
 
     # -- documents ------------------------------------------------------------------------------------------
     def ground(self, model: str, messages: list[Message], collection: str) -> Grounded:
