@@ -76,6 +76,7 @@ def report(settings: Settings, home: Path, history_path: Path, *, last: int = 10
         _stored("models", home / "blobs", home / "manifests"),
         *([_stored("bundled model", bundled)] if bundled is not None else []),
         _stored("conversation history", history_path, history_path.parent),
+        _stored("document index", home / "documents"),
         _stored("settings", home / "config.toml"),
         _stored("engine measurements", home / "tuning.json"),
         _stored("partial downloads", *sorted((home / "downloads").glob("*.partial")), path=home / "downloads"),
