@@ -18,6 +18,7 @@ from hearth.errors import ConflictError, NotFoundError
 from hearth.options import Options
 from hearth.paths import hearth_home
 from hearth.service import Conversations, Embeddings, Running
+from hearth.service.attachments import extract_text
 from hearth.service.devices import Devices
 from hearth.store import GGUFInfo, Manifest, Provenance, parse_name
 from hearth.types import Answer, Done, Event, Message, Stats, TextChunk
@@ -152,6 +153,9 @@ class FakeHearth:
         self.crash_after: int | None = None  # words before the "worker" dies
 
     # -- models -------------------------------------------------------------------------------------------
+    def extract_text(self, name: str, data: bytes) -> str:
+        return extract_text(name, data)  # the real parsers: no engine involved
+
     def remote_list(self) -> list[Any]:
         return []
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tests.conftest import HEARTH, cli_env
 from tests.hub.fakehub import TOKEN, FakeHub
 from tests.server.conftest import ServerProcess

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from tests.documents.files import write_pdf
 from tests.server.conftest import ServerProcess, wait_for
 from tests.web.conftest import HUB_REPO, PageWatch, hearth_run, screenshot
