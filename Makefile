@@ -6,9 +6,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.hearth-setup
 EMBEDDER := .build/models/all-MiniLM-L6-v2.f16.gguf
 
-.PHONY: setup run test lint bench clean
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-setup: $(STAMP) $(EMBEDDER)
+.PHONY: setup run test lint bench clean browser
+
+setup: $(STAMP)
 
 $(STAMP): pyproject.toml requirements.lock scripts/build-engine.sh scripts/engine-flags.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,7 +29,12 @@ $(EMBEDDER): scripts/build-embedder.sh | $(STAMP)
 run: setup
 	$(BIN)/hearth chat
 
-test: setup
+# The web page's tests drive Debian's Chromium (Playwright's own browser download is not used).
+browser:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
+test: setup $(EMBEDDER) browser
 	$(BIN)/python -m pytest -q
 
 lint: setup

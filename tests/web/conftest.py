@@ -154,9 +154,9 @@ def web(web_home: Path, hub: FakeHub, scripted: ScriptedEngine, tmp_path_factory
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    """Debian's headless Chromium, driven by Playwright (skipped only where Chromium is not installed)."""
+    """Debian's headless Chromium, driven by Playwright."""
     if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed (make test installs it)")
+        pytest.fail("Debian's chromium is not installed: `make test` installs it (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
