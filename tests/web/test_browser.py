@@ -303,5 +303,8 @@ def test_screenshots_and_the_phone_layout(browser: Any, web: ServerProcess, show
     screenshot(tab, "phone-drawer")
     tab.tap("#scrim", position={"x": 370, "y": 400})
     tab.wait_for_function("() => document.getElementById('sidebar').getBoundingClientRect().right <= 1")
+    tab.tap("#open-drawer")
+    open_showcase(tab, showcase)  # choosing a conversation closes the drawer
+    tab.wait_for_function("() => document.getElementById('sidebar').getBoundingClientRect().right <= 1")
     screenshot(tab, "phone")
     context.close()
