@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import HEARTH, cli_env
 from tests.documents.files import write_pdf
 from tests.server.conftest import ServerProcess, wait_for
 from tests.web.conftest import HUB_REPO, PageWatch, hearth_run, screenshot
@@ -308,3 +310,24 @@ def test_screenshots_and_the_phone_layout(browser: Any, web: ServerProcess, show
     tab.wait_for_function("() => document.getElementById('sidebar').getBoundingClientRect().right <= 1")
     screenshot(tab, "phone")
     context.close()
+
+
+def test_a_conversation_answers_from_a_document_collection_and_shows_its_sources(
+        page: tuple[Any, PageWatch], web_home: Path, tmp_path: Path) -> None:
+    tab, _ = page
+    folder = tmp_path / "recipes"
+    folder.mkdir()
+    (folder / "bread.md").write_text("# Bread\n\nKnead the dough for ten minutes, then let it rise for an hour.\n")
+    (folder / "soup.txt").write_text("Tomato soup needs basil, garlic and a slow simmer.\n")
+    subprocess.run([HEARTH, "docs", "add", "recipes", str(folder)], env=cli_env(web_home), check=True,
+                   capture_output=True, timeout=120)
+    tab.reload()
+    tab.wait_for_selector("body[data-ready=true]")
+    choose(tab, "smollm2:135m")
+    set_max_tokens(tab, 24)
+    tab.select_option("#documents", "recipes")
+    send(tab, "How long should bread dough rise?")
+    wait_answered(tab)
+    sources = tab.locator(".msg.assistant .sources li").all_inner_texts()
+    assert sources and sources[0] == "[1] bread.md", sources
+    assert "rise for an hour" in (tab.locator(".msg.assistant .sources li").first.get_attribute("title") or "")

@@ -149,6 +149,24 @@
     $("model-info").textContent = m && m.remote_host ? `runs on ${m.remote_host}` : "";
   }
 
+  async function loadCollections() {
+    let data;
+    try {
+      data = await api("GET", "/api/documents");
+    } catch (err) {
+      return;  // no collections to offer: the picker keeps "(none)"
+    }
+    const select = $("documents");
+    const keep = select.value;
+    select.replaceChildren(el("option", "", "(none)"), ...(data.collections || []).map((c) => {
+      const option = el("option", "", `${c.name} (${c.files} files)`);
+      option.value = c.name;
+      return option;
+    }));
+    select.options[0].value = "";
+    if ([...select.options].some((o) => o.value === keep)) select.value = keep;
+  }
+
   async function loadRunning() {
     const data = await api("GET", "/api/ps");
     const list = $("loaded");
@@ -282,6 +300,7 @@
     $("temperature").value = options.temperature ?? "";
     $("max-tokens").value = options.num_predict ?? "";
     $("num-ctx").value = options.num_ctx ?? "";
+    $("documents").value = options.documents ?? "";
     if (data.model && S.models.some((m) => m.name === data.model)) $("model").value = data.model;
     showModelInfo();
     renderConversation();
@@ -358,6 +377,7 @@
     else markdown(body, m.content || "", true);
     article.append(body);
     (m.tool_calls || []).forEach((call) => article.append(toolCard(call)));
+    if (m.sources && m.sources.length) article.append(sourcesView(m.sources));
     const footer = el("div", "meta");
     if (m.role === "assistant") {
       footer.append(el("span", "stats", statsText(m.stats)));
@@ -386,6 +406,22 @@
     card.append(el("strong", "", `Tool call: ${fn.name || "?"}`));
     card.append(el("pre", "", JSON.stringify(fn.arguments ?? {}, null, 2)));
     return card;
+  }
+
+  function sourcesView(sources) {
+    const details = el("details", "sources");
+    details.open = true;
+    details.append(el("summary", "", "Sources"));
+    const list = el("ol");
+    sources.forEach((source) => {
+      const file = String(source.path || "").split(/[\\/]/).pop();
+      const where = source.page ? `${file}, page ${source.page}` : file;
+      const item = el("li", source.cited ? "cited" : "", `[${source.number}] ${where}`);
+      item.title = source.text || "";
+      list.append(item);
+    });
+    details.append(list);
+    return details;
   }
 
   function startEdit(article, index) {
@@ -489,7 +525,8 @@
     const conv = S.conv;
     const model = $("model").value;
     localStorage.setItem("hearth.model", model);
-    localStorage.setItem(`hearth.options.${conv.id}`, JSON.stringify(options()));
+    const documents = $("documents").value;
+    localStorage.setItem(`hearth.options.${conv.id}`, JSON.stringify({ ...options(), documents }));
     const answer = { role: "assistant", content: "", thinking: "", tool_calls: [] };
     const messages = wireMessages();
     conv.messages.push(answer);
@@ -512,7 +549,10 @@
       const response = await fetch("/api/chat", {
         method: "POST", credentials: "same-origin", signal: controller.signal,
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ model, messages, stream: true, conversation_id: conv.id, options: options() }),
+        body: JSON.stringify({
+          model, messages, stream: true, conversation_id: conv.id, options: options(),
+          ...(documents ? { documents } : {}),
+        }),
       });
       if (!response.ok) await readJson(response);
       for await (const chunk of ndjson(response, controller.signal)) {
@@ -528,6 +568,7 @@
             eval_ns: chunk.eval_duration,
           };
           answer.finish_reason = chunk.done_reason;
+          if (chunk.sources) answer.sources = chunk.sources;
           conv.recorded = true;
         } else if (!scheduled) {
           scheduled = true;
@@ -557,6 +598,9 @@
       const data = await api("GET", `/api/conversations/${encodeURIComponent(id)}`);
       if (!S.conv || S.conv.id !== id || S.streaming) return;
       const lag = $("messages").lastElementChild?.dataset.lagMs;
+      const before = S.conv.messages[S.conv.messages.length - 1];
+      const after = data.messages[data.messages.length - 1];
+      if (before && after && before.sources) after.sources = before.sources;  // sources are not in the history
       data.recorded = true;
       S.conv = data;
       renderConversation();
@@ -697,7 +741,7 @@
       if (err.status !== 401) notice(err.message);
       return;
     }
-    await loadConversations();
+    await Promise.all([loadConversations(), loadCollections()]);
     const last = localStorage.getItem("hearth.conversation");
     if (last) await openConversation(last).catch(() => {});
     document.body.dataset.ready = "true";
