@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pexpect
 import pytest
 
 from tests.conftest import HEARTH, cli_env
 from tests.documents.files import write_pdf
+from tests.history.test_cli_history import chat
 from tests.server.conftest import ServerProcess, wait_for
 from tests.web.conftest import HUB_REPO, PageWatch, hearth_run, screenshot
 
@@ -331,3 +333,23 @@ def test_a_conversation_answers_from_a_document_collection_and_shows_its_sources
     sources = tab.locator(".msg.assistant .sources li").all_inner_texts()
     assert sources and sources[0] == "[1] bread.md", sources
     assert "rise for an hour" in (tab.locator(".msg.assistant .sources li").first.get_attribute("title") or "")
+
+
+def test_a_page_conversation_continues_in_the_terminal(page: tuple[Any, PageWatch], web: ServerProcess,
+                                                       web_home: Path) -> None:
+    tab, _ = page
+    choose(tab, "smollm2:135m")
+    set_max_tokens(tab, 8)
+    send(tab, "My cat is called Pumpernickel. Say hi.")
+    wait_answered(tab)
+    cid = current_id(tab)
+    child = chat(web_home, "--continue", cid, "-o", "num_predict=8", first=rf"Continuing conversation {cid}")
+    child.sendline("What is my cat called?")
+    child.expect(">>> ")
+    child.sendline("/bye")
+    child.expect(pexpect.EOF)
+    recorded = conversation(web, cid)["messages"]
+    assert [m["role"] for m in recorded] == ["user", "assistant", "user", "assistant"]
+    assert recorded[3]["stats"]["prompt_tokens"] > recorded[1]["stats"]["prompt_tokens"]  # it read the page's turn
+    tab.click("#conversations li.current button.conv")  # the page shows the terminal's turn too
+    tab.wait_for_function("() => document.querySelectorAll('.msg.assistant').length === 2")
