@@ -125,6 +125,8 @@ def test_regenerate_and_edit_keep_every_branch(page: tuple[Any, PageWatch], web:
     branches = conversation(web, original)["branches"]
     assert {b["id"] for b in branches} == {regenerated, edited}
     assert conversation(web, original)["messages"][0]["content"] == "ECHO: the first answer"
+    tab.wait_for_function("() => [...document.querySelectorAll('#conversations button.conv')].map(b => b.textContent)"
+                          ".filter(t => t.startsWith('ECHO: ')).length === 3")  # every version is in the sidebar
     titles = tab.locator("#conversations button.conv").all_inner_texts()
     assert titles.count("ECHO: the first answer") == 2 and "ECHO: an edited question" in titles
 
