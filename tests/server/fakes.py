@@ -159,6 +159,9 @@ class FakeHearth:
     def remote_list(self) -> list[Any]:
         return []
 
+    def remotes_in_use(self) -> list[Any]:
+        return []
+
     def list_models(self) -> list[Manifest]:
         return self.store.list()
 

@@ -205,3 +205,73 @@ def test_the_cli_records_where_it_ran_and_offline_mode_refuses(tmp_path: Path, l
     log = [json.loads(line) for line in (tmp_path / "egress.log").read_text().splitlines()]
     assert any(e["purpose"] == "remote box:latest" and e["event"] == "done" for e in log)
     assert os.environ.get("HEARTH_OFFLINE") is None
+
+
+PERSONA = '''FROM box
+SYSTEM You are a pirate. Start every answer with "Arr".
+PARAMETER num_predict 6
+PARAMETER temperature 0
+MESSAGE user Who are you?
+MESSAGE assistant Arr, a pirate of the seven seas.
+'''
+
+
+def test_a_persona_from_a_remote_model_sends_its_prompt_turns_and_defaults(local: Hearth, live: ServerProcess) -> None:
+    created = local.create("pirate", PERSONA)
+    assert created.manifest is None and created.name == "pirate:latest" and not created.replaced
+    assert created.origin == f"box:latest (remote: {MODEL} at {live.url})"
+    persona = local.remote("pirate")
+    assert persona is not None and persona.base == "box:latest" and persona.parameters == {"num_predict": 6,
+                                                                                           "temperature": 0}
+    answer = local.chat("pirate", QUESTION).text()
+    expected = httpx.post(live.url + "/api/chat", timeout=120, json={
+        "model": MODEL, "stream": False, "options": {"num_predict": 6, "temperature": 0}, "messages": [
+            {"role": "system", "content": 'You are a pirate. Start every answer with "Arr".'},
+            {"role": "user", "content": "Who are you?"},
+            {"role": "assistant", "content": "Arr, a pirate of the seven seas."},
+            {"role": "user", "content": QUESTION[0].content}]}).json()["message"]["content"]
+    assert answer == expected  # the remote saw the persona's system prompt, seed turns and defaults
+    longer = local.chat("pirate", QUESTION, parse_options({"num_predict": 12, "temperature": 0})).text()
+    assert longer.startswith(answer) and len(longer) > len(answer)  # the request's options win
+    again = local.create("pirate", PERSONA.replace("num_predict 6", "num_predict 4"))
+    assert again.replaced and local.remote("pirate").parameters["num_predict"] == 4  # type: ignore[union-attr]
+    assert "pirate:latest" in [r.name for r in local.remote_list()]
+
+
+@pytest.mark.parametrize(("extra", "line", "words"), [
+    ("TEMPLATE {{ .Prompt }}\n", 3, "TEMPLATE cannot apply to a remote model"),
+    ("ADAPTER ./lora.gguf\n", 3, "ADAPTER needs local weights"),
+    ("PARAMETER temperature hot\n", 3, "temperature"),
+])
+def test_a_remote_persona_refuses_what_only_local_weights_take(local: Hearth, extra: str, line: int,
+                                                              words: str) -> None:
+    from hearth.modelfile import ModelfileError
+
+    with pytest.raises((ModelfileError, InvalidRequestError)) as caught:
+        local.create("bad", f"FROM box\nSYSTEM hi\n{extra}")
+    assert words in caught.value.message
+    if isinstance(caught.value, ModelfileError):
+        assert caught.value.line == line
+    assert local.remote("bad") is None
+
+
+def test_hearth_ps_lists_a_remote_in_use(tmp_path: Path, live: ServerProcess) -> None:
+    home = tmp_path / "home"
+    env = cli_env(home)
+    subprocess.run([HEARTH, "remote", "add", "box", live.url, "--model", MODEL], env=env, check=True,
+                   capture_output=True, timeout=60)
+    relay = ServerProcess(home)
+    try:
+        assert [m for m in relay.ps() if m.get("remote_host")] == []  # not used yet: nothing to list
+        chat = {"model": "box", "messages": [{"role": "user", "content": "Hi"}], "stream": False,
+                "options": {"num_predict": 4}}
+        assert httpx.post(relay.url + "/api/chat", json=chat, timeout=120).status_code == 200
+        (entry,) = [m for m in relay.ps() if m.get("remote_host")]
+        assert (entry["name"], entry["remote_model"], entry["remote_host"], entry["in_flight"]) == (
+            "box:latest", MODEL, live.url, 0)
+        printed = subprocess.run([HEARTH, "ps"],
+                                 env={**env, "HEARTH_PORT": str(relay.port)}, capture_output=True, text=True,
+                                 check=True, timeout=60).stdout
+        assert "box:latest" in printed and "remote" in printed and f"{MODEL} at {live.url}" in printed
+    finally:
+        relay.stop()

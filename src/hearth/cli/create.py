@@ -31,9 +31,7 @@ def create(name: str, path: Path) -> None:
     created = service().create(name, text, base_dir=path.resolve().parent, pull_missing=_puller())
     for warning in created.warnings:
         click.secho(f"Note: {warning}", fg="yellow", err=True)
-    m = created.manifest
-    origin = m.provenance.base or m.provenance.source
-    click.echo(f"{'replaced' if created.replaced else 'created'} '{m.name}' from {origin}")
+    click.echo(f"{'replaced' if created.replaced else 'created'} '{created.name}' from {created.origin}")
 
 
 def _puller() -> Callable[[str], str] | None:

@@ -61,12 +61,21 @@ def _show_remote(remote: Remote, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"name": remote.name, "remote": True, "url": remote.url, "api": remote.api,
                                "remote_model": remote.model, "server": remote.server, "key_env": remote.key_env,
-                               "added": remote.added}, indent=2))
+                               "added": remote.added, "base": remote.base, "system": remote.system,
+                               "parameters": remote.parameters, "messages": remote.messages}, indent=2))
         return
     click.echo(f"{remote.name} (remote: prompts sent to it leave this computer)")
-    for label, value in (("url", remote.url), ("api", remote.api), ("model there", remote.model),
-                         ("server", remote.server), ("key", f"from ${remote.key_env}" if remote.key_env else "none"),
-                         ("registered", remote.added)):
+    rows = [("url", remote.url), ("api", remote.api), ("model there", remote.model), ("server", remote.server),
+            ("key", f"from ${remote.key_env}" if remote.key_env else "none"), ("registered", remote.added)]
+    if remote.base:  # a persona (`hearth create NAME` FROM a remote model)
+        rows.append(("persona of", remote.base))
+    if remote.system:
+        rows.append(("system", remote.system))
+    if remote.parameters:
+        rows.append(("parameters (defaults)", json.dumps(remote.parameters)))
+    if remote.messages:
+        rows.append(("seed messages", str(len(remote.messages))))
+    for label, value in rows:
         click.echo(f"  {label:<22}{value}")
 
 

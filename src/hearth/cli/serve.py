@@ -135,6 +135,11 @@ def ps(as_json: bool) -> None:
         return
     click.echo(f"{'NAME':<28} {'ID':<14} {'SIZE':>8}  {'PROCESSOR':<10} {'SLOTS':<6} {'CACHED':>8}  UNTIL")
     for m in models:
+        if m.get("remote_host"):  # a remote model: nothing loaded here, its prompts go to that server
+            state = "answering now" if m.get("in_flight") else f"used {_span(m.get('idle_seconds') or 0)} ago"
+            click.echo(f"{m['name']:<28} {'-':<14} {'-':>8}  {'remote':<10} {m.get('in_flight', 0):<6} {'-':>8}  "
+                       f"{state} ({m['remote_model']} at {m['remote_host']})")
+            continue
         slots = f"{m.get('slots_busy') or 0}/{m.get('slots') or 1}"
         click.echo(f"{m['name']:<28} {m['digest'][:12]:<14} {size_text(m.get('memory_rss') or m['size']):>8}  "
                    f"{'100% CPU':<10} {slots:<6} {m.get('cached_tokens') or 0:>8}  "

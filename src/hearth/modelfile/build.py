@@ -16,6 +16,7 @@ from hearth.chat import ChatTemplate
 from hearth.errors import HearthError, InvalidModelFileError, NotFoundError, TemplateError
 from hearth.modelfile.gotemplate import GoTemplateError, go_to_jinja, is_go_template
 from hearth.modelfile.parser import Modelfile, ModelfileError, Value, parse_modelfile
+from hearth.remote import Remote
 from hearth.store import Manifest, ModelStore, parse_name, read_adapter_info, read_gguf_info
 from hearth.store.store import NOT_FOUND_HINT
 from hearth.types import Message
@@ -29,11 +30,26 @@ Pull = Callable[[str], Manifest]
 
 @dataclass(frozen=True)
 class Created:
-    """The model `create_model` wrote, whether it replaced one of the same name, and warnings to show."""
+    """The model a Modelfile made (a manifest, or a remote for a persona FROM a remote model), whether it
+    replaced one of the same name, and warnings to show."""
 
-    manifest: Manifest
+    manifest: Manifest | None
     replaced: bool
     warnings: list[str] = field(default_factory=list)
+    remote: Remote | None = None
+
+    @property
+    def name(self) -> str:
+        """The new model's name."""
+        return self.manifest.name if self.manifest is not None else self.remote.name if self.remote else ""
+
+    @property
+    def origin(self) -> str:
+        """What it was made from: the base model, a file, or a remote model and where it runs."""
+        if self.manifest is not None:
+            return self.manifest.provenance.base or self.manifest.provenance.source
+        assert self.remote is not None
+        return f"{self.remote.base} (remote: {self.remote.where})"
 
 
 def create_model(store: ModelStore, name: str, text: str | Modelfile, *, base_dir: Path | None = None,

@@ -8,12 +8,14 @@ key. Keys themselves are never written to disk or logs: they are read from that 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from hearth.errors import ConflictError, InvalidRequestError, NotFoundError
@@ -38,6 +40,11 @@ class Remote:
     server: str = "openai-compatible"  # what answered when it was registered (SERVERS)
     key_env: str | None = None  # the environment variable holding its API key
     added: str = ""
+    # a persona (`hearth create NAME` FROM a remote): its base remote, system prompt, defaults and seed turns
+    base: str | None = None
+    system: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    messages: list[dict[str, str]] = field(default_factory=list)
 
     def key(self) -> str | None:
         """The API key, read from its environment variable now (None if unset or none was named)."""
@@ -108,8 +115,9 @@ class Registry:
                                 hint=f"`hearth remote rm {name}` first, or choose another name")
         if len(remotes) >= MAX_REMOTES and name not in remotes:
             raise ConflictError(f"at most {MAX_REMOTES} remote engines can be registered")
-        stored = Remote(name, check_url(remote.url), remote.api, remote.model, remote.server,
-                        check_key_env(remote.key_env), remote.added or time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        stored = dataclasses.replace(remote, name=name, url=check_url(remote.url),
+                                     key_env=check_key_env(remote.key_env),
+                                     added=remote.added or time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         remotes[name] = stored
         self._write(remotes)
         return stored

@@ -30,7 +30,7 @@ from hearth.server.native import (
     require_text,
 )
 from hearth.server.schemas import OllamaChatRequest, OllamaGenerateRequest
-from hearth.service import Manifest, Remote, Running
+from hearth.service import Manifest, Remote, RemoteUse, Running
 from hearth.types import Answer, Done, ToolCall
 
 # Ollama's /api/version answer: the Ollama API level this server implements (clients gate features on it).
@@ -244,6 +244,16 @@ def show(manifest: Manifest, modelfile: str) -> dict[str, Any]:
     if manifest.system:
         out["system"] = manifest.system
     return out
+
+
+def ps_remote_entry(use: RemoteUse) -> dict[str, Any]:
+    """A remote model in `GET /api/ps`: Ollama's `remote_model`/`remote_host` (as in its tags), answers in flight,
+    and `expires_at` when it drops off the list (five minutes after its last answer)."""
+    r = use.remote
+    return {"name": r.name, "model": r.name, "size": 0, "digest": "", "remote_model": r.model, "remote_host": r.url,
+            "details": {"format": "", "family": "", "families": [], "parameter_size": "", "quantization_level": ""},
+            "expires_at": iso_in(max(0.0, 300.0 - use.idle_for)), "size_vram": 0, "in_flight": use.in_flight,
+            "idle_seconds": round(use.idle_for, 1)}
 
 
 def ps_entry(model: Running) -> dict[str, Any]:

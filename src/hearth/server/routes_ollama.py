@@ -64,7 +64,8 @@ def router(rt: Runtime) -> APIRouter:
 
     @api.get("/ps", summary="List loaded models")
     async def ps() -> dict[str, Any]:
-        return {"models": [ollama.ps_entry(m) for m in await run_blocking(rt.service.ps)]}
+        local = [ollama.ps_entry(m) for m in await run_blocking(rt.service.ps)]
+        return {"models": local + [ollama.ps_remote_entry(u) for u in rt.service.remotes_in_use()]}
 
     @api.post("/chat", summary="Chat (NDJSON stream unless stream is false)")
     async def chat(body: OllamaChatRequest, request: Request) -> Response:

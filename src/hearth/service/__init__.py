@@ -20,6 +20,7 @@ from hearth.service.documents import CitedAnswer, Collection, Found, Grounded, R
 from hearth.service.generation import Generation
 from hearth.service.loaded import Turn
 from hearth.service.privacy import PrivacyReport
+from hearth.service.remotes import RemoteUse
 from hearth.service.rpc import RpcWorker, rpc_worker
 from hearth.service.running import Running
 from hearth.service.tools import MAX_TOOL_ROUNDS, Executor, TurnResult
@@ -53,6 +54,7 @@ __all__ = [
     "PrivacyReport",
     "Recorder",
     "Remote",
+    "RemoteUse",
     "Removed",
     "ReplayTurn",
     "RpcWorker",

@@ -25,7 +25,7 @@ from hearth.service.devices import Devices
 from hearth.service.documents import CitedAnswer, Documents, Grounded
 from hearth.service.generation import Generation, LocalSource
 from hearth.service.loaded import LoadedModel, Turn
-from hearth.service.remotes import Remotes
+from hearth.service.remotes import Remotes, RemoteUse
 from hearth.service.running import Running, running
 from hearth.service.scheduler import ClientFactory, Scheduler, model_shape
 from hearth.service.tools import MAX_TOOL_ROUNDS, Executor, TurnResult, answer_turn
@@ -243,6 +243,10 @@ class Hearth:
         """The loaded models: memory, slots, prompt cache and when each unloads (blocks briefly per worker)."""
         return [running(m, self.scheduler.memory(m)) for m in self.scheduler.loaded()]
 
+    def remotes_in_use(self) -> list[RemoteUse]:
+        """Remote models answering now or used in the last five minutes (`hearth ps` lists them too)."""
+        return self.remotes.in_use()
+
     # -- remote engines -------------------------------------------------------------------------------------------
     def _remote(self, model: str) -> Remote | None:
         """The remote registered as `model`, unless a local model has that name (local wins)."""
@@ -431,13 +435,14 @@ class Hearth:
         File paths (a GGUF in FROM, ADAPTER) are only read relative to `base_dir`, which only the CLI gives;
         `pull_missing` fetches a FROM model that is not here yet and returns its local name.
         """
-        from hearth.modelfile import ModelfileError, create_model, parse_modelfile
+        from hearth.modelfile import Created, create_model, parse_modelfile
 
         built = parse_modelfile(modelfile) if isinstance(modelfile, str) else modelfile
-        if self._remote(built.base.text) is not None:
-            raise ModelfileError(built.base.line, f"{built.base.text} is a remote model: a persona is stored on top "
-                                 "of local weights, so it cannot be made FROM a remote one yet",
-                                 hint="give the remote's system prompt with --system, or pull a local model")
+        base = self._remote(built.base.text)
+        if base is not None:  # a persona of a remote model is a remote of its own, carrying the persona
+            local = {m.name for m in self.store.list()}
+            remote, replaced, warnings = self.remotes.create_persona(name, base, built, local)
+            return Created(None, replaced, warnings, remote)
         pull = None if pull_missing is None else (lambda ref: self.store.get(pull_missing(ref)))
         return create_model(self.store, name, built, base_dir=base_dir, pull=pull)
 
