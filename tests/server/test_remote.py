@@ -275,3 +275,19 @@ def test_hearth_ps_lists_a_remote_in_use(tmp_path: Path, live: ServerProcess) ->
         assert "box:latest" in printed and "remote" in printed and f"{MODEL} at {live.url}" in printed
     finally:
         relay.stop()
+
+
+def test_a_remote_model_answers_from_documents(local: Hearth, live: ServerProcess, tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("The lighthouse on Gull Island was built in 1874 and painted red.\n")
+    local.documents.add("island", [notes])
+    question = [Message("user", "When was the lighthouse on Gull Island built?")]
+    grounded = local.ground("box", question, "island")
+    assert "1874" in grounded.messages[-1].content  # the passage went into what the remote is sent
+    cited, generation = local.answer_with_documents("box", question, "island", parse_options(GREEDY))
+    assert generation.remote and generation.model == "box:latest"
+    assert [s.path for s in cited.sources] == [str(notes)]
+    expected = httpx.post(live.url + "/api/chat", timeout=120, json={
+        "model": MODEL, "stream": False, "options": GREEDY,
+        "messages": [{"role": m.role, "content": m.content} for m in grounded.messages]}).json()["message"]["content"]
+    assert cited.text == grounded.cite(expected).text  # the remote's own answer to the grounded question
