@@ -35,7 +35,8 @@ class ScriptedEngine:
     """An Ollama-API engine on loopback whose answer is scripted by the question.
 
     "ECHO: text" streams `text` back a few characters at a time; "LONG n" streams `n` tokens of Markdown at
-    `pace` seconds each. It records nothing and knows no model but "scripted".
+    `pace` seconds each; "THINK: text" thinks `text` first; "TOOL: name" calls tool `name`. It records
+    nothing and knows no model but "scripted".
     """
 
     def __init__(self, pace: float = 0.002) -> None:
@@ -71,8 +72,8 @@ class ScriptedEngine:
                 self.end_headers()
                 count = 0
                 for piece in engine.pieces(question):
-                    self._chunk({"model": "scripted", "message": {"role": "assistant", "content": piece},
-                                 "done": False})
+                    message = piece if isinstance(piece, dict) else {"content": piece}
+                    self._chunk({"model": "scripted", "message": {"role": "assistant", **message}, "done": False})
                     count += 1
                     time.sleep(engine.pace)
                 self._chunk({"model": "scripted", "message": {"role": "assistant", "content": ""}, "done": True,
@@ -95,8 +96,14 @@ class ScriptedEngine:
         self.url = f"http://127.0.0.1:{self.server.server_port}"
 
     @staticmethod
-    def pieces(question: str) -> list[str]:
-        """The answer to `question`, in the pieces it is streamed in."""
+    def pieces(question: str) -> list[Any]:
+        """The answer to `question`, in the pieces it is streamed in (text, or a message's fields)."""
+        if question.startswith("THINK:"):
+            thought = question[6:].strip()
+            return [{"thinking": thought[:10]}, {"thinking": thought[10:]}, "I thought ", "about it."]
+        if question.startswith("TOOL:"):
+            return [{"content": "", "tool_calls": [{"function": {"name": question[5:].strip(),
+                                                                 "arguments": {"city": "<b>Oslo</b>"}}}]}]
         if question.startswith("ECHO:"):
             text = question[5:].strip()
             return [text[i:i + 7] for i in range(0, len(text), 7)]

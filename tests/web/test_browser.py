@@ -355,3 +355,19 @@ def test_a_page_conversation_continues_in_the_terminal(page: tuple[Any, PageWatc
     assert recorded[3]["stats"]["prompt_tokens"] > recorded[1]["stats"]["prompt_tokens"]  # it read the page's turn
     tab.click("#conversations li.current button.conv")  # the page shows the terminal's turn too
     tab.wait_for_function("() => document.querySelectorAll('.msg.assistant').length === 2")
+
+
+def test_thinking_is_shown_collapsed_and_tool_calls_as_cards(page: tuple[Any, PageWatch]) -> None:
+    tab, _ = page
+    choose(tab, "scripted")
+    send(tab, "THINK: weigh the <i>options</i> carefully")
+    wait_answered(tab)
+    thinking = tab.locator(".msg.assistant details.thinking")
+    assert thinking.count() == 1 and thinking.get_attribute("open") is None  # collapsed
+    assert thinking.locator("pre").text_content() == "weigh the <i>options</i> carefully"  # as text
+    assert answers(tab)[-1] == "I thought about it."
+    send(tab, "TOOL: get_weather")
+    wait_answered(tab, 2)
+    card = tab.locator(".msg.assistant .tool-card").last
+    assert "Tool call: get_weather" in card.inner_text() and '"city": "<b>Oslo</b>"' in card.inner_text()
+    assert tab.locator(".msg.assistant b").count() == 0
