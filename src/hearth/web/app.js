@@ -14,7 +14,7 @@
     return node;
   };
   const { markdown, copyButton } = window.HearthRender;
-  const MAX_ATTACH_BYTES = 20 * 1024 * 1024;
+  const MAX_ATTACH_BYTES = 8 * 1024 * 1024;  // the server's default max_body_bytes
 
   const S = {
     conv: null,          // {id, title, messages: [{role, content, position?, stats?}], parent_id, branches}
@@ -633,7 +633,7 @@
   }
 
   async function fileText(file) {
-    if (file.size > MAX_ATTACH_BYTES) throw new Error(`${file.name} is larger than 20 MB`);
+    if (file.size > MAX_ATTACH_BYTES) throw new Error(`${file.name} is larger than 8 MB`);
     const parsed = /\.(pdf|docx|html?)$/i.test(file.name) || file.type === "application/pdf";
     if (!parsed) return file.text();
     const response = await fetch(`/api/extract?name=${encodeURIComponent(file.name)}`, {
