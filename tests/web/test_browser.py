@@ -371,3 +371,17 @@ def test_thinking_is_shown_collapsed_and_tool_calls_as_cards(page: tuple[Any, Pa
     card = tab.locator(".msg.assistant .tool-card").last
     assert "Tool call: get_weather" in card.inner_text() and '"city": "<b>Oslo</b>"' in card.inner_text()
     assert tab.locator(".msg.assistant b").count() == 0
+
+
+def test_the_models_panel_shows_what_is_loaded_until_when_and_unloads_it(page: tuple[Any, PageWatch],
+                                                                          web: ServerProcess) -> None:
+    tab, _ = page
+    body = {"model": "smollm2:135m", "messages": [], "keep_alive": "10m"}  # load it (Ollama's empty request)
+    assert httpx.post(web.url + "/api/chat", json=body, timeout=120).status_code == 200
+    tab.click("#models-panel summary")
+    row = tab.locator("#loaded li", has_text="smollm2:135m")
+    row.wait_for()
+    assert "until" in row.inner_text() and "MB" in row.inner_text()
+    row.locator("button", has_text="Unload").click()
+    assert wait_for(lambda: all(m["name"] != "smollm2:135m" for m in web.ps()), timeout=15)
+    tab.wait_for_function("() => !document.getElementById('loaded').textContent.includes('smollm2:135m')")
