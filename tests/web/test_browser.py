@@ -385,3 +385,24 @@ def test_the_models_panel_shows_what_is_loaded_until_when_and_unloads_it(page: t
     row.locator("button", has_text="Unload").click()
     assert wait_for(lambda: all(m["name"] != "smollm2:135m" for m in web.ps()), timeout=15)
     tab.wait_for_function("() => !document.getElementById('loaded').textContent.includes('smollm2:135m')")
+
+
+def test_a_conversation_is_renamed_and_deleted_from_the_sidebar(page: tuple[Any, PageWatch],
+                                                               web: ServerProcess) -> None:
+    tab, _ = page
+    choose(tab, "scripted")
+    send(tab, "ECHO: rename me")
+    wait_answered(tab)
+    cid = current_id(tab)
+    item = tab.locator("#conversations li.current")
+    item.locator("button[aria-label^='Rename']").click()
+    tab.fill("#conversations input.rename", "<img src=x onerror=alert(1)> Renamed")
+    tab.keyboard.press("Enter")
+    tab.wait_for_selector("#conversations button.conv:has-text('Renamed')")
+    assert conversation(web, cid)["title"] == "<img src=x onerror=alert(1)> Renamed"
+    assert tab.locator("#conversations img").count() == 0
+    tab.once("dialog", lambda dialog: dialog.accept())
+    tab.locator("#conversations li", has_text="Renamed").locator("button[aria-label^='Delete']").click()
+    tab.wait_for_function("() => !document.getElementById('conversations').textContent.includes('Renamed')")
+    assert httpx.get(f"{web.url}/api/conversations/{cid}", timeout=10).status_code == 404
+    assert tab.locator(".msg").count() == 0  # the open conversation was the deleted one: a new chat
