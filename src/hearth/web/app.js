@@ -282,13 +282,14 @@
     input.addEventListener("blur", () => loadConversations());
   }
 
-  async function openConversation(id) {
+  async function openConversation(id, quiet = false) {
     if (S.streaming) stop();
     let data;
     try {
       data = await api("GET", `/api/conversations/${encodeURIComponent(id)}`);
     } catch (err) {
-      notice(err.message);
+      if (quiet) localStorage.removeItem("hearth.conversation");  // deleted elsewhere since: start afresh
+      else notice(err.message);
       return;
     }
     data.recorded = true;
@@ -743,7 +744,7 @@
     }
     await Promise.all([loadConversations(), loadCollections()]);
     const last = localStorage.getItem("hearth.conversation");
-    if (last) await openConversation(last).catch(() => {});
+    if (last) await openConversation(last, true);
     document.body.dataset.ready = "true";
   }
 
