@@ -56,6 +56,13 @@ class Settings:
                       "and model shape (`hearth tune` measures again).", True)
     kv_cache_type: str = _doc("Element type of the KV cache: f16, q8_0 (half the memory) or q4_0 (a quarter); "
                               "quantized caches need flash attention (measure or on chooses it for them).", "f16")
+    speculative: str = _doc("Speculative decoding (docs/speculative.md): ngram (drafts copied from earlier in the "
+                            "prompt and answer), draft (drafts from draft_model), off, or auto (ngram when flash "
+                            "attention is on, off otherwise).", "auto")
+    draft_max: int = _doc("Most tokens drafted per sequence and step; fewer (or none) while drafts are rarely "
+                          "accepted.", 16)
+    draft_model: str | None = _doc("A model with the same vocabulary that drafts for the others when speculative = "
+                                   "draft (a Modelfile's PARAMETER draft_model sets one per model).", None)
     rpc_workers: tuple[str, ...] = _doc("RPC workers (`hearth rpc-worker`) to spread each model over, as host:port "
                                         "(comma-separated): its layers are shared between this machine and "
                                         "them in proportion to their memory (docs/rpc.md).", ())
@@ -84,8 +91,10 @@ class Settings:
 
 
 _TYPES = {f.name: f.type for f in fields(Settings)}
-_RANGES = {"num_threads": (0, 1024), "num_batch": (0, 65536), "docs_budget": (100, 1_000_000)}
-_CHOICES = {"flash_attention": ("measure", "auto", "on", "off"), "kv_cache_type": ("f16", "q4_0", "q8_0")}
+_RANGES = {"num_threads": (0, 1024), "num_batch": (0, 65536), "docs_budget": (100, 1_000_000),
+           "draft_max": (1, 64)}
+_CHOICES = {"flash_attention": ("measure", "auto", "on", "off"), "kv_cache_type": ("f16", "q4_0", "q8_0"),
+            "speculative": ("auto", "off", "ngram", "draft")}
 
 
 def describe() -> list[tuple[str, str, Any]]:

@@ -10,7 +10,8 @@ status codes and protocol error bodies *by class* (see `hearth.server.errors`), 
     │   ├── InvalidOptionError       a sampling/context option out of range or of the wrong type
     │   ├── InvalidModelFileError    a file that is not a well-formed GGUF model
     │   ├── TemplateError            a chat template that fails to render
-    │   └── ContextOverflowError     the prompt does not fit in the context window
+    │   ├── ContextOverflowError     the prompt does not fit in the context window
+    │   └── DraftModelError          a draft model (speculative decoding) whose vocabulary differs from the model's
     ├── NotFoundError                a model (or other named thing) that does not exist (→ 404)
     ├── ConflictError                a name that already exists, etc. (→ 409)
     ├── StoreError                   the model store is damaged or a blob failed its hash check (→ 500)
@@ -72,6 +73,10 @@ class TemplateError(InvalidRequestError):
 
 class ContextOverflowError(InvalidRequestError):
     """The prompt is longer than the model's context window allows."""
+
+
+class DraftModelError(InvalidRequestError):
+    """A draft model that cannot draft for this model: its vocabulary (tokens, BOS/EOS) differs."""
 
 
 class NotFoundError(HearthError):

@@ -92,6 +92,13 @@ IGNORED_OPTIONS = frozenset({
     "logits_all", "embedding_only",
 })
 OPTION_NAMES = sorted({*_FLOAT_RANGES, *_INT_RANGES, "stop", "grammar"})
+# Modelfile PARAMETERs that belong to the model, not to each request: kept in its manifest, read at load time.
+MODEL_PARAMETERS = frozenset({"draft_model"})
+
+
+def request_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
+    """A manifest's parameters without the model-level ones (`MODEL_PARAMETERS`): its default options."""
+    return {k: v for k, v in parameters.items() if k not in MODEL_PARAMETERS}
 
 
 def parse_options(raw: dict[str, Any] | None, base: Options | None = None,

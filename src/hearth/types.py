@@ -57,6 +57,8 @@ class Stats:
     prompt_ns: int = 0
     eval_ns: int = 0
     total_ns: int = 0
+    draft_tokens: int = 0  # speculative decoding: tokens drafted and verified
+    accepted_tokens: int = 0  # of which the model confirmed (part of completion_tokens)
 
     @property
     def prompt_rate(self) -> float:

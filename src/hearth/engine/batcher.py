@@ -9,6 +9,10 @@ once. Jobs join and leave between steps; a cancelled job leaves at the next step
 Per step and sequence the Python work is a handful of ctypes calls and a dict lookup: sampling runs in the
 native sampler chain, token bytes are memoised, text is decoded incrementally and stop sequences are
 matched on the newest piece only.
+
+With a `Drafter` (speculative decoding, `hearth.engine.speculative`), a generating sequence may carry drafted
+tokens after its last one in the same step; its sampler then runs on each drafted position in turn and
+the KV cache is rolled back past the first token it did not confirm.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from dataclasses import dataclass, field
 from hearth.engine.cache import PromptCache, common_prefix
 from hearth.engine.jobs import Job
 from hearth.engine.llama import Batch, Context, Model, Sampler
+from hearth.engine.speculative import Acceptance, Drafter, StepCosts, plan
 from hearth.engine.text import StopMatcher, Utf8Stream
 from hearth.errors import ContextOverflowError, EngineError
 from hearth.types import Done, Event, Stats, TextChunk
@@ -54,6 +59,9 @@ class _Slot:
     t_start: int = 0
     t_first: int = 0
     last_used: int = 0
+    history: list[int] = field(default_factory=list)  # prompt + answer so far (what drafts are looked up in)
+    drafts: list[int] = field(default_factory=list)  # tokens after last_token in this step's batch
+    acceptance: Acceptance = field(default_factory=Acceptance)
 
 
 Emit = Callable[[int, Event], None]
@@ -63,7 +71,7 @@ class Batcher:
     """Schedules jobs onto the context's sequences and decodes them together."""
 
     def __init__(self, model: Model, ctx: Context, emit: Emit, cache: PromptCache | None = None,
-                 prefill_chunk: int | None = None) -> None:
+                 prefill_chunk: int | None = None, drafter: Drafter | None = None, draft_max: int = 16) -> None:
         self.model = model
         self.ctx = ctx
         self.emit = emit
@@ -78,6 +86,11 @@ class Batcher:
         self.cached_tokens = 0
         self.prompt_tokens = 0
         self.generated_tokens = 0
+        self.drafted_tokens = 0
+        self.accepted_tokens = 0
+        self.drafter = drafter
+        self.draft_max = draft_max
+        self.costs = StepCosts()
         self._clock = 0
 
     # -- public -------------------------------------------------------------------------------------------
@@ -117,12 +130,13 @@ class Batcher:
         if not any(s.job is not None for s in self.slots):
             return
         generating = self._fill_generating()
-        if generating and not self._decode_and_sample():
+        if generating and not self._decode_and_sample(timed=self.drafter is not None):
             return
         if self._fill_prompts(generating):
             self._decode_and_sample()
 
-    def _decode_and_sample(self) -> bool:
+    def _decode_and_sample(self, timed: bool = False) -> bool:
+        started = time.perf_counter()
         try:
             self.ctx.decode(self.batch)
         except EngineError as err:
@@ -130,9 +144,15 @@ class Batcher:
                 if slot.job is not None:
                     self._finish(slot, "error", str(err))
             return False
+        if timed:
+            counts = {1 + len(s.drafts) for s in self.slots if s.job is not None and s.logits_at >= 0}
+            self.costs.add(len(counts), self.batch.n, time.perf_counter() - started)
         for slot in self.slots:
             if slot.job is not None and slot.logits_at >= 0:
-                self._sample(slot)
+                if slot.drafts:
+                    self._verify(slot)
+                else:
+                    self._sample(slot)
         return True
 
     def close(self) -> None:
@@ -143,6 +163,8 @@ class Batcher:
             if slot.job is not None:
                 self._finish(slot, "cancelled")
         self.batch.close()
+        if self.drafter is not None:
+            self.drafter.close()
 
     # -- scheduling ---------------------------------------------------------------------------------------
     def _admit(self) -> None:
@@ -201,6 +223,11 @@ class Batcher:
         slot.stats = Stats(prompt_tokens=len(job.tokens), cached_tokens=reuse)
         slot.t_start = time.perf_counter_ns()
         slot.t_first = 0
+        slot.history = list(job.tokens)
+        slot.drafts = []
+        if self.drafter is not None:
+            slot.acceptance = Acceptance(self.drafter.prior)
+            self.drafter.start(slot.seq)
         self._clock += 1
         slot.last_used = self._clock
         self.prompt_tokens += len(job.tokens)
@@ -212,13 +239,47 @@ class Batcher:
         """One token for each generating sequence; returns how many."""
         batch = self.batch
         batch.clear()
+        if self.drafter is not None:
+            self._plan_drafts()
         for slot in self.slots:
             slot.logits_at = -1
             if slot.job is not None and not slot.pending:
                 slot.logits_at = batch.add(slot.last_token, slot.n_past, slot.seq, True)
                 slot.cached.append(slot.last_token)
                 slot.n_past += 1
+                for i, token in enumerate(slot.drafts):
+                    batch.add(token, slot.n_past + i, slot.seq, True)
         return batch.n
+
+    def _plan_drafts(self) -> None:
+        """Choose this step's drafts: a common length, for the sequences whose acceptance makes them pay."""
+        assert self.drafter is not None
+        generating = [s for s in self.slots if s.job is not None and not s.pending]
+        room = self.batch.capacity // max(1, len(generating)) - 1
+        owners: list[_Slot] = []
+        candidates: list[tuple[int, float]] = []
+        for slot in generating:
+            assert slot.job is not None
+            slot.drafts = []
+            limit = min(self.draft_max, room, self.ctx.n_ctx_seq - 2 - slot.n_past)
+            if slot.job.max_tokens > 0:
+                limit = min(limit, slot.job.max_tokens - slot.n_generated - 1)
+            if limit <= 0:
+                continue
+            available = self.drafter.available(slot.seq, slot.history, limit)
+            if available:
+                owners.append(slot)
+                candidates.append((available, slot.acceptance.rate))
+        if not owners:
+            return
+        k, chosen = plan(candidates, len(generating), self.draft_max, self.costs.ratio())
+        for i, slot in enumerate(owners):
+            if i in chosen:
+                slot.drafts = self.drafter.draft(slot.seq, slot.history, k)
+                slot.stats.draft_tokens += len(slot.drafts)
+                self.drafted_tokens += len(slot.drafts)
+            else:
+                slot.acceptance.idle()
 
     def _fill_prompts(self, generating: int) -> int:
         """The next prompt chunks (capped while others generate, so their streams keep flowing)."""
@@ -246,9 +307,32 @@ class Batcher:
         return batch.n
 
     def _sample(self, slot: _Slot) -> None:
+        assert slot.sampler is not None
+        self._take(slot, slot.sampler.sample(self.ctx, slot.logits_at))
+
+    def _verify(self, slot: _Slot) -> None:
+        """Sample each drafted position in turn; keep the drafts the sampler confirms, roll back the rest."""
+        drafts, slot.drafts = slot.drafts, []
+        accepted = 0
+        for j in range(len(drafts) + 1):
+            assert slot.sampler is not None
+            token = slot.sampler.sample(self.ctx, slot.logits_at + j)
+            hit = j < len(drafts) and token == drafts[j]
+            if hit:
+                accepted += 1
+                slot.stats.accepted_tokens += 1
+                self.accepted_tokens += 1
+            if not self._take(slot, token) or not hit:
+                break
+            slot.cached.append(token)  # already in the KV cache at this position
+            slot.n_past += 1
+        self.ctx.forget(slot.seq, slot.n_past)
+        slot.acceptance.observe(len(drafts), accepted)
+
+    def _take(self, slot: _Slot, token: int) -> bool:
+        """Emit a sampled token; False if the job finished with it."""
         job = slot.job
-        assert job is not None and slot.sampler is not None and slot.utf8 is not None and slot.stops is not None
-        token = slot.sampler.sample(self.ctx, slot.logits_at)
+        assert job is not None and slot.utf8 is not None and slot.stops is not None
         now = time.perf_counter_ns()
         if slot.n_generated == 0:
             slot.t_first = now
@@ -259,16 +343,16 @@ class Batcher:
         if self.model.is_eog(token) and not job.ignore_eos:
             slot.n_generated -= 1  # the end-of-generation token is not part of the answer
             self._finish(slot, "stop")
-            return
+            return False
+        slot.history.append(token)
         text, stopped = slot.stops.feed(slot.utf8.feed(self.model.piece(token)))
         if text:
             self.emit(job.id, TextChunk(text))
         if stopped:
             self._finish(slot, "stop", flush=False)
-        elif slot.n_generated == job.max_tokens:
+        elif slot.n_generated == job.max_tokens or slot.n_past + 1 >= self.ctx.n_ctx_seq:
             self._finish(slot, "length")
-        elif slot.n_past + 1 >= self.ctx.n_ctx_seq:
-            self._finish(slot, "length")
+        return slot.job is not None
 
     def _finish(self, slot: _Slot, reason: str, error: str | None = None, *, flush: bool = True) -> None:
         job = slot.job

@@ -49,3 +49,8 @@ class WorkerConfig:
     rpc_servers: tuple[str, ...] = ()
     rpc_layers: int = 0
     rpc_split: tuple[float, ...] = ()
+    # speculative decoding (hearth.engine.speculative): off, ngram or draft; most tokens drafted per step; the
+    # draft model's file for `draft`
+    speculative: str = "off"
+    draft_max: int = 16
+    draft_model_path: str = ""

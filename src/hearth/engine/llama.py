@@ -168,6 +168,11 @@ class Model:
         """Token ids → text (for tests and diagnostics; generation decodes incrementally)."""
         return b"".join(self.piece(t) for t in tokens).decode("utf-8", errors="replace")
 
+    def vocabulary(self) -> tuple[int, int, int, int, bool, list[bytes]]:
+        """What must match for another model to draft for this one: type, size, BOS, EOS, add-BOS, each token's text."""
+        texts = [C.llama_vocab_get_text(self.vocab, i) or b"" for i in range(self.n_vocab)]
+        return (C.llama_vocab_type(self.vocab), self.n_vocab, self.bos, self.eos, self.add_bos, texts)
+
     def is_eog(self, token: int) -> bool:
         """True for end-of-generation tokens (EOS, EOT, `<|im_end|>`...)."""
         cached = self._eog.get(token)
@@ -238,6 +243,13 @@ class Context:
         if rc != 0:
             detail = "the context is full" if rc == 1 else f"llama_decode returned {rc}"
             raise EngineError(f"decoding failed: {detail}")
+
+    def argmax(self, index: int) -> int:
+        """The most likely next token at batch position `index` (the first highest logit)."""
+        pointer = C.llama_get_logits_ith(self.ptr, index)
+        if not pointer:
+            raise EngineError(f"llama.cpp has no logits at batch position {index}")
+        return int(np.ctypeslib.as_array(pointer, shape=(self.model.n_vocab,)).argmax())
 
     def forget(self, seq: int, start: int = 0) -> None:
         """Drop a sequence's cached tokens from position `start` on."""

@@ -27,6 +27,7 @@ from hearth.engine.batcher import Batcher
 from hearth.engine.cache import PromptCache
 from hearth.engine.jobs import Job, WorkerConfig
 from hearth.engine.llama import Batch, Context, Model, build_info, grammar_problem
+from hearth.engine.speculative import Drafter, NgramDrafter
 from hearth.engine.speed import measure_speed
 from hearth.engine.text import reads_special, tokenize_prompt
 from hearth.types import Done, Event
@@ -46,9 +47,22 @@ class _Worker:
         adapters = [self.model.load_adapter(Path(p)) for p in config.lora_paths]
         self.ctx.use_adapters(adapters)
         self.cache = PromptCache(config.cache_bytes)
-        self.batcher = Batcher(self.model, self.ctx, self._emit, self.cache)
+        self.batcher = Batcher(self.model, self.ctx, self._emit, self.cache, drafter=self._drafter(),
+                               draft_max=config.draft_max)
         self._embed_ctx: Context | None = None
         self._special: OrderedDict[bytes, bool] = OrderedDict()  # content digest → holds special-token text
+
+    def _drafter(self) -> Drafter | None:
+        """The speculative-decoding drafter `config.speculative` asks for (None: off)."""
+        c = self.config
+        if c.speculative == "ngram":
+            return NgramDrafter()
+        if c.speculative == "draft" and c.draft_model_path:
+            from hearth.engine.draft import ModelDrafter
+
+            return ModelDrafter(self.model, Path(c.draft_model_path), n_ctx=c.n_ctx, n_seq=c.n_seq,
+                                n_threads=c.n_threads, flash_attn=c.flash_attn, n_batch=c.n_batch)
+        return None
 
     def info(self) -> dict[str, Any]:
         return {
@@ -64,6 +78,7 @@ class _Worker:
             "bos_text": self.model.piece_text(self.model.bos),
             "eos_text": self.model.piece_text(self.model.eos),
             "system_info": build_info(),
+            "speculative": self.batcher.drafter.kind if self.batcher.drafter is not None else "off",
             "config": asdict(self.config),
         }
 
@@ -136,6 +151,7 @@ class _Worker:
         return {"slots": self.ctx.n_seq, "slots_busy": b.active(), "waiting": len(b.waiting),
                 "cache_hits": b.cache_hits, "cached_tokens": b.cached_tokens, "prompt_tokens": b.prompt_tokens,
                 "generated_tokens": b.generated_tokens, "cache_entries": len(c), "cache_bytes": c.bytes,
+                "draft_tokens": b.drafted_tokens, "accepted_tokens": b.accepted_tokens,
                 "cache_saves": c.saves, "cache_restores": c.hits}
 
     def call_measure(self, setting: dict[str, int]) -> dict[str, float]:

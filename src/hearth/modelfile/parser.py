@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hearth.errors import InvalidOptionError, InvalidRequestError
-from hearth.options import IGNORED_OPTIONS, OPTION_NAMES, coerce_cli_value, parse_options
+from hearth.options import IGNORED_OPTIONS, MODEL_PARAMETERS, OPTION_NAMES, coerce_cli_value, parse_options
 from hearth.types import Message
 
 INSTRUCTIONS = ("FROM", "PARAMETER", "SYSTEM", "TEMPLATE", "MESSAGE", "ADAPTER", "LICENSE")
@@ -259,6 +259,13 @@ class _Builder:
         if key in NO_EFFECT:
             where = f"line {line}: " if line else ""
             self.file.warnings.append(f"{where}PARAMETER {key} has no effect in Hearth and is ignored")
+            return
+        if key in MODEL_PARAMETERS:  # draft_model NAME: checked when the model is created and loaded
+            if not isinstance(value, str) or not value.strip():
+                raise ModelfileError(line, f"PARAMETER {key} needs a model name",
+                                     hint=f"e.g. PARAMETER {key} smollm2:135m")
+            self.file.parameters[key] = value.strip()
+            self.file.parameter_lines.setdefault(key, line)
             return
         if key not in OPTION_NAMES:
             close = difflib.get_close_matches(key, OPTION_NAMES, n=1)

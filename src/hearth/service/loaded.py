@@ -14,7 +14,7 @@ from hearth.chat.tools import fallback_messages, forced_call_grammar
 from hearth.engine import Job, WorkerClient
 from hearth.engine.text import content_spans
 from hearth.errors import ClientGoneError, ContextOverflowError, InvalidRequestError
-from hearth.options import Options, parse_options
+from hearth.options import Options, parse_options, request_parameters
 from hearth.service.tuning import EngineSettings
 from hearth.store import Manifest
 from hearth.types import Message, Notice
@@ -52,7 +52,7 @@ class LoadedModel:
             self.manifest.template or self.manifest.info.chat_template,
             bos_token=info.get("bos_text", ""), eos_token=info.get("eos_text", ""),
         )
-        self.defaults = parse_options(self.manifest.parameters)
+        self.defaults = parse_options(request_parameters(self.manifest.parameters))
 
     @property
     def name(self) -> str:

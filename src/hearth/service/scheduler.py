@@ -26,6 +26,7 @@ from hearth.errors import BusyError, EngineError, HearthError, InsufficientMemor
 from hearth.fit import Estimate, ModelShape, cached_shape, estimate, refusal
 from hearth.service.loaded import LoadedModel
 from hearth.service.rpc import RpcWorkers
+from hearth.service.speculation import speculation_fields
 from hearth.service.tuning import EngineSettings, Tuner
 from hearth.store import Manifest, ModelStore
 from hearth.units import size_text
@@ -132,7 +133,8 @@ class Scheduler:
                               kv_type=KV_TYPES[self.settings.kv_cache_type],
                               cache_bytes=self.settings.prompt_cache_bytes,
                               lora_paths=tuple(str(p) for p in self.store.adapter_paths(manifest)),
-                              offline=self.settings.offline, **self._spread(shape))
+                              offline=self.settings.offline, **self._spread(shape),
+                              **speculation_fields(self.settings, manifest, engine, self.store))
         started = time.perf_counter_ns()
         try:
             client = self.client_factory(config)
