@@ -180,6 +180,8 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=1200)
     parser.add_argument("--questions", type=int, default=200)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--threads", type=int, default=0,
+                        help="num_threads for the embedding model (0: Hearth's default, physical cores)")
     args = parser.parse_args()
     if not EMBEDDER.is_file():
         sys.exit(f"{EMBEDDER} is missing: run `make setup` (scripts/build-embedder.sh) first")
@@ -192,7 +194,7 @@ def main() -> None:
     qs = questions(pages, args.questions)
     print(f"CPU: {cpu_model()} ({os.cpu_count()} logical CPUs); {len(pages)} pages, {len(qs)} questions", flush=True)
     result: dict[str, object] = {"cpu": cpu_model(), "cpus": os.cpu_count(), "pages": len(pages),
-                                 "questions": len(qs)}
+                                 "questions": len(qs), "embedding_threads": args.threads}
     with tempfile.TemporaryDirectory() as tmp:
         home, folder = Path(tmp) / "home", Path(tmp) / "corpus"
         folder.mkdir()
@@ -205,9 +207,11 @@ def main() -> None:
         result["bm25_only"] = {"seconds": round(seconds, 2), "pages_per_s": round(len(pages) / seconds, 1),
                                "passages": report.chunks}
         print(f"  indexing without embeddings: {seconds:.1f} s, {len(pages) / seconds:.0f} pages/s", flush=True)
-        service = Hearth(Settings(tune=False, num_parallel=1), store=ModelStore(home))
+        service = Hearth(Settings(tune=False, num_parallel=1, num_threads=args.threads), store=ModelStore(home))
         manifest = service.import_file(EMBEDDER, "all-minilm")
         service.embed("all-minilm", ["load the model before timing"])
+        result["engine"] = service.engine_settings("all-minilm")[0].describe()
+        print(f"  embedding model engine settings: {result['engine']}", flush=True)
         seconds, report = timed_add(service, "stdlib", folder)
         result["with_embeddings"] = {"seconds": round(seconds, 2), "pages_per_s": round(len(pages) / seconds, 2),
                                      "passages": report.chunks}

@@ -159,9 +159,12 @@ class _Worker:
 
     def call_embed(self, texts: list[str]) -> list[tuple[list[float], int]]:
         if self._embed_ctx is None:
+            # an embedding is a small batch (a question, a ~200-token passage) through a small model: sized like
+            # a decode step, not a long prompt, so it takes decode's thread count (on a busy machine, more threads
+            # than that made each call wait ~1 s at ggml's barriers: docs/documents.md)
             self._embed_ctx = Context(
                 self.model, n_ctx=self.config.n_ctx, n_seq=1, n_batch=self.config.n_ctx,
-                n_threads=self.config.n_threads, n_threads_batch=self.config.n_threads_batch, embeddings=True,
+                n_threads=self.config.n_threads, n_threads_batch=self.config.n_threads, embeddings=True,
             )
         out = []
         batch = Batch(self.config.n_ctx, 1)
