@@ -91,6 +91,10 @@ def print_stats(stats: Stats) -> None:
     ]
     if stats.cached_tokens:
         lines.insert(3, ("prompt cache count", f"{stats.cached_tokens} token(s)"))
+    if stats.draft_tokens:
+        rate = 100 * stats.accepted_tokens / stats.draft_tokens
+        lines.append(("draft count", f"{stats.draft_tokens} token(s)"))
+        lines.append(("draft accepted", f"{stats.accepted_tokens} token(s) ({rate:.0f}%)"))
     for label, value in lines:
         click.echo(f"{label + ':':<22}{value}", err=True)
 

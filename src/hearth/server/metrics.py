@@ -42,6 +42,8 @@ class Metrics:
             self.tokens["prompt"] += done.stats.prompt_tokens
             self.tokens["cached"] += done.stats.cached_tokens
             self.tokens["completion"] += done.stats.completion_tokens
+            self.tokens["drafted"] += done.stats.draft_tokens
+            self.tokens["accepted"] += done.stats.accepted_tokens
 
     def render(self, models: list[Running]) -> str:
         """The Prometheus text exposition; `models` describe the loaded models (name, in_flight, slots, rss)."""
@@ -52,9 +54,10 @@ class Metrics:
         with self._lock:
             for (method, path, status), n in sorted(self.requests.items()):
                 lines.append(f'hearth_http_requests_total{{method="{method}",route="{path}",status="{status}"}} {n}')
-            lines += ["# HELP hearth_tokens_total Tokens read (prompt, of which cached) and generated (completion).",
+            lines += ["# HELP hearth_tokens_total Tokens read (prompt, of which cached), generated (completion), "
+                      "drafted by speculative decoding and accepted of those.",
                       "# TYPE hearth_tokens_total counter"]
-            for kind in ("prompt", "cached", "completion"):
+            for kind in ("prompt", "cached", "completion", "drafted", "accepted"):
                 lines.append(f'hearth_tokens_total{{kind="{kind}"}} {self.tokens[kind]}')
             lines += ["# HELP hearth_generations_total Generations ended, by reason (stop, length, cancelled, error).",
                       "# TYPE hearth_generations_total counter"]
@@ -93,6 +96,8 @@ _WORKER_GAUGES = (
     ("cached_tokens", "counter", "Prompt tokens served from the cache instead of being evaluated."),
     ("cache_bytes", "gauge", "RAM used by saved conversation states (the prompt cache)."),
     ("cache_restores", "counter", "Saved conversation states restored into a slot."),
+    ("draft_tokens", "counter", "Tokens drafted by speculative decoding and verified by the model."),
+    ("accepted_tokens", "counter", "Drafted tokens the model accepted (each saved a decoding step)."),
 )
 
 

@@ -89,11 +89,14 @@ def generate_request(body: OllamaGenerateRequest) -> NativeRequest:
 def timings(done: Done) -> dict[str, Any]:
     """The final statistics fields, in nanoseconds."""
     s = done.stats
-    return {
+    out = {
         "total_duration": s.total_ns + s.load_ns, "load_duration": s.load_ns,
         "prompt_eval_count": s.prompt_tokens, "prompt_eval_duration": s.prompt_ns,
         "eval_count": s.completion_tokens, "eval_duration": s.eval_ns,
     }
+    if s.draft_tokens:  # speculative decoding (a Hearth extension): tokens drafted, and of those accepted
+        out |= {"draft_count": s.draft_tokens, "draft_accepted_count": s.accepted_tokens}
+    return out
 
 
 def _reason(done: Done) -> str:

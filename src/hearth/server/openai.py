@@ -156,9 +156,13 @@ def new_id(prefix: str) -> str:
 def usage(done: Done) -> dict[str, Any]:
     """Token counts of a finished generation."""
     s = done.stats
-    return {"prompt_tokens": s.prompt_tokens, "completion_tokens": s.completion_tokens,
-            "total_tokens": s.prompt_tokens + s.completion_tokens,
-            "prompt_tokens_details": {"cached_tokens": s.cached_tokens}}
+    out = {"prompt_tokens": s.prompt_tokens, "completion_tokens": s.completion_tokens,
+           "total_tokens": s.prompt_tokens + s.completion_tokens,
+           "prompt_tokens_details": {"cached_tokens": s.cached_tokens}}
+    if s.draft_tokens:  # speculative decoding, in OpenAI's predicted-outputs fields
+        out["completion_tokens_details"] = {"accepted_prediction_tokens": s.accepted_tokens,
+                                            "rejected_prediction_tokens": s.draft_tokens - s.accepted_tokens}
+    return out
 
 
 def chat_response(model: str, answer: Answer, rid: str, created: int) -> dict[str, Any]:
