@@ -52,3 +52,17 @@ def test_a_search_shows_up_in_the_egress_log_with_its_purpose(tmp_path: Path) ->
     assert any(e["event"] == "connect" and e["port"] == closed for e in entries)
     offline = privacy({**env, "HEARTH_OFFLINE": "1"})
     assert offline["offline"] is True
+
+
+def test_paired_devices_are_listed(tmp_path: Path) -> None:
+    from hearth.service.devices import Devices
+
+    env = {**cli_env(tmp_path), "HEARTH_PORT": str(free_port())}
+    assert privacy(env)["paired_devices"] == []
+    devices = Devices(tmp_path)
+    device, _ = devices.redeem(devices.new_code().code, "Pixel Browser")
+    report = privacy(env)
+    (line,) = report["paired_devices"]  # type: ignore[misc]
+    assert line.startswith(f"{device.id} Pixel Browser (paired ")
+    stored = {s["what"]: s for s in report["storage"]}  # type: ignore[union-attr]
+    assert stored["paired devices"]["path"] == str(tmp_path / "devices.json") and stored["paired devices"]["exists"]

@@ -9,6 +9,7 @@ conversations (`conversations`, see `hearth.service.conversations`).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -285,7 +286,10 @@ class Hearth:
         from hearth.service.privacy import report
 
         remotes = [f"{r.name}: {r.where} ({r.api} API)" for r in self.remote_list()]
-        return report(self.settings, self.store.home, self.conversations.path, last=last, remotes=remotes)
+        devices = [f"{d.id} {d.name[:60]} (paired {time.strftime('%Y-%m-%d', time.localtime(d.paired_at))}, last "
+                   f"seen {time.strftime('%Y-%m-%d %H:%M', time.localtime(d.last_seen))})" for d in self.devices.list()]
+        return report(self.settings, self.store.home, self.conversations.path, last=last, remotes=remotes,
+                      devices=devices)
 
     @staticmethod
     def privacy_check() -> dict[str, Any]:

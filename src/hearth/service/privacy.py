@@ -69,7 +69,7 @@ class PrivacyReport:
 
 
 def report(settings: Settings, home: Path, history_path: Path, *, last: int = 10,
-           remotes: list[str] | None = None) -> PrivacyReport:
+           remotes: list[str] | None = None, devices: list[str] | None = None) -> PrivacyReport:
     """The privacy report for this installation (probes the configured server address on loopback)."""
     bundled = locate()
     storage = [
@@ -82,9 +82,11 @@ def report(settings: Settings, home: Path, history_path: Path, *, last: int = 10
         _stored("partial downloads", *sorted((home / "downloads").glob("*.partial")), path=home / "downloads"),
         _stored("egress log", home / egress.LOG_NAME, home / f"{egress.LOG_NAME}.1"),
         _stored("remote engines", home / "remotes.json"),
+        _stored("paired devices", home / "devices.json"),
     ]
     return PrivacyReport(str(home), settings.offline, storage, settings.history, settings.history_days,
-                         _server(settings), remote_engines=list(remotes or []), egress=egress.read_log(home, last))
+                         _server(settings), paired_devices=list(devices or []), remote_engines=list(remotes or []),
+                         egress=egress.read_log(home, last))
 
 
 def self_check() -> dict[str, Any]:
