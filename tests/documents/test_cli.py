@@ -77,3 +77,17 @@ def test_chat_with_docs_answers_each_question_with_its_sources(tmp_path: Path) -
     assert done.returncode == 0, done.stderr
     assert "One mast [1]." in done.stdout and "[1][2]" not in done.stdout
     assert f"Sources:\n  [1] {(folder / 'boats.pdf').resolve()}, page 2" in done.stdout
+
+
+def test_docs_add_shows_a_progress_bar_on_a_terminal(tmp_path: Path) -> None:
+    import pexpect
+
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for i in range(5):
+        (folder / f"n{i}.txt").write_text(f"Note {i} about kites.", encoding="utf-8")
+    child = pexpect.spawn(HEARTH, ["docs", "add", "notes", str(folder)], env=cli_env(tmp_path / "home"),
+                          encoding="utf-8", timeout=120, dimensions=(40, 200))
+    child.expect(r"0/5 \[")  # tqdm's count of files, drawn on stderr (the terminal), then cleared
+    child.expect("notes: 5 file\\(s\\) indexed")
+    child.expect(pexpect.EOF)
