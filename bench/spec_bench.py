@@ -165,7 +165,7 @@ def main() -> None:
             stream_chat(url, MODEL, [{"role": "user", "content": "Hello"}], 8)  # warm-up
         print(f"CPU: {cpu_model()}; threads {args.threads}; flash attention {args.flash_attention}; ctx/slot "
               f"{args.ctx}; 4 slots; greedy, repeat penalty 1.0; Hearth draft_max {args.draft_max} (adaptive); "
-              f"llama-server --spec-type {args.spec_types} (their default sizes); load {load_average()}", flush=True)
+              f"llama-server --spec-type {args.spec_types} (:small = SPEC_SIZES); load {load_average()}", flush=True)
         names = list(urls)
         for r in range(args.repeat):
             order = names[r % len(names):] + names[:r % len(names)]

@@ -201,3 +201,30 @@ def test_the_step_cost_fit_recovers_the_weights_to_token_ratio() -> None:
     for passes, tokens in [(1, 1), (1, 4), (2, 9), (1, 2), (1, 8), (2, 5), (1, 1), (1, 16)] * 2:
         costs.add(passes, tokens, 0.006 * passes + 0.002 * tokens)
     assert costs.ratio() == pytest.approx(3.0, rel=1e-6)
+
+
+def test_a_modelfile_names_its_draft_model_and_requests_never_see_it() -> None:
+    from hearth.modelfile.parser import parse_modelfile
+    from hearth.options import request_parameters
+
+    parsed = parse_modelfile("FROM smollm2:135m\nPARAMETER draft_model smollm2:135m\nPARAMETER temperature 0.2\n")
+    assert parsed.parameters["draft_model"] == "smollm2:135m"
+    assert request_parameters(parsed.parameters) == {"temperature": 0.2}
+    parse_options(request_parameters(parsed.parameters))  # would raise on an unknown option
+
+
+def test_auto_speculates_only_with_flash_attention_and_draft_needs_a_model(tmp_path: object) -> None:
+    from hearth.errors import InvalidOptionError
+    from hearth.service.speculation import speculation_fields
+    from hearth.service.tuning import EngineSettings
+    from hearth.store import Manifest
+
+    manifest = Manifest.__new__(Manifest)
+    object.__setattr__(manifest, "parameters", {})
+    on, off = (EngineSettings(fa, 2, 2, 512, ()) for fa in ("on", "off"))
+    store = ModelStore(str(tmp_path))
+    assert speculation_fields(Settings(), manifest, on, store)["speculative"] == "ngram"
+    assert speculation_fields(Settings(), manifest, off, store)["speculative"] == "off"
+    assert speculation_fields(Settings(speculative="ngram"), manifest, off, store)["speculative"] == "ngram"
+    with pytest.raises(InvalidOptionError, match="needs a draft model"):
+        speculation_fields(Settings(speculative="draft"), manifest, on, store)
