@@ -174,10 +174,12 @@ def test_a_draft_model_with_another_vocabulary_is_refused(tmp_path_factory: pyte
 # -- the pieces, without the engine -------------------------------------------------------------------------
 def test_ngram_lookup_proposes_what_followed_the_last_occurrence() -> None:
     index = NgramIndex()
-    index.sync([1, 2, 3, 4, 5, 9, 9, 2, 3])
+    index.sync([1, 2, 3, 4, 5, 9, 1, 2, 3])
     assert index.propose(3) == [4, 5, 9]
-    index.sync([1, 2, 3, 4, 5, 9, 9, 2, 3, 7])
+    index.sync([1, 2, 3, 4, 5, 9, 1, 2, 3, 7])
     assert index.propose(3) == []
+    index.sync([1, 2, 3, 4, 5, 9, 1, 2, 3, 7, 8, 2, 3])
+    assert index.propose(3) == []  # a 2-token match proposes nothing
 
 
 def test_drafting_backs_off_when_drafts_fail_and_tries_again_later() -> None:

@@ -33,16 +33,16 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-NGRAM_MIN = 2
+NGRAM_MIN = 3  # 2-gram matches are common in free text and mostly wrong
 NGRAM_MAX = 4
 PRIOR = 0.7  # acceptance assumed for a sequence that has not drafted yet (or not for a while)
 LEARN = 0.15  # weight of each verified draft token in the acceptance rate
-RECOVER = 0.05  # per step without drafting, the rate moves this fraction of the way back to the prior
+RECOVER = 0.02  # per step without drafting, the rate moves this fraction of the way back to the prior
 DEFAULT_RATIO = 1.0  # a / b before any step has been timed (measured: 0.9–1.4 for SmolLM2 on 2 cores)
 
 
 class NgramIndex:
-    """Where each 2- to 4-gram of a sequence (prompt and answer) last occurred, to propose what followed it."""
+    """Where each 3- or 4-gram of a sequence (prompt and answer) last occurred, to propose what followed it."""
 
     def __init__(self) -> None:
         self.tokens: list[int] = []
