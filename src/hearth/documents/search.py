@@ -1,8 +1,9 @@
 """Hybrid retrieval: BM25 (SQLite FTS5) and dense vectors (numpy), fused by reciprocal rank.
 
-Reciprocal-rank fusion (Cormack et al., 2009) adds 1/(K + rank) over the lists a passage appears in: it needs
-no score calibration between BM25 and cosine similarity, and a passage high in both lists wins. With no
-vectors (no embedding model), the BM25 list is the answer.
+Reciprocal-rank fusion (Cormack et al., 2009) adds weight/(K + rank) over the lists a passage appears in: it
+needs no score calibration between BM25 and cosine similarity, and a passage high in both lists wins. The
+dense list's weight follows the question (`dense_weight`): low when BM25's best passage already holds the
+question's words, high when it does not. With no vectors (no embedding model), the BM25 list is the answer.
 """
 
 from __future__ import annotations
@@ -66,12 +67,12 @@ def dense_ranking(index: Index, collection: int, embed_model: str, query_vector:
     return [int(ids[i]) for i in top]
 
 
-def fuse(rankings: list[list[int]], k: int = RRF_K) -> list[tuple[int, float]]:
-    """Reciprocal-rank fusion of several rankings: (id, score), best first."""
+def fuse(rankings: list[list[int]], k: int = RRF_K, weights: list[float] | None = None) -> list[tuple[int, float]]:
+    """Reciprocal-rank fusion of several rankings, each weighted (default 1): (id, score), best first."""
     scores: dict[int, float] = {}
-    for ranking in rankings:
+    for ranking, weight in zip(rankings, weights or [1.0] * len(rankings), strict=True):
         for rank, cid in enumerate(ranking, 1):
-            scores[cid] = scores.get(cid, 0.0) + 1.0 / (k + rank)
+            scores[cid] = scores.get(cid, 0.0) + weight / (k + rank)
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 
 
@@ -82,7 +83,10 @@ def search(index: Index, collection: int, query: str, *, limit: int = 5, embed_m
     dense: list[int] = []
     if mode in ("hybrid", "dense") and query_vector is not None and embed_model is not None:
         dense = dense_ranking(index, collection, embed_model, query_vector)
-    fused = fuse([r for r in (lexical, dense) if r])[:limit]
+    top = index.chunks(lexical[:1]).get(lexical[0]) if lexical else None
+    weight = dense_weight(query, top[2]) if top is not None else 1.0
+    pairs = [(r, w) for r, w in ((lexical, 1.0), (dense, weight)) if r]
+    fused = fuse([r for r, _ in pairs], weights=[w for _, w in pairs])[:limit]
     found = index.chunks([cid for cid, _ in fused])
     bm25_at = {cid: i for i, cid in enumerate(lexical, 1)}
     dense_at = {cid: i for i, cid in enumerate(dense, 1)}
@@ -92,6 +96,21 @@ def search(index: Index, collection: int, query: str, *, limit: int = 5, embed_m
             path, page, text, _ = found[cid]
             passages.append(Passage(cid, path, page, text, score, bm25_at.get(cid), dense_at.get(cid)))
     return passages
+
+
+def dense_weight(query: str, best_lexical: str) -> float:
+    """How much the dense ranking counts beside BM25's (whose weight is 1) for `query`.
+
+    When BM25's best passage holds nearly every word of the question, the words themselves answer it and a
+    semantic neighbour should not outrank that passage; when it holds few (a paraphrase, other words for the
+    same thing), the dense ranking is the better witness. So the weight is the square of the share of the
+    question's content words that BM25's best passage lacks: 0 when it has them all, 1 when it has none.
+    """
+    words = {w for w in _WORD.findall(query.lower()) if w not in STOPWORDS}
+    if not words:
+        return 1.0
+    present = words & set(_WORD.findall(best_lexical.lower()))
+    return (1.0 - len(present) / len(words)) ** 2
 
 
 def unit(vector: list[float]) -> np.ndarray:
