@@ -61,7 +61,7 @@ def test_browsers_get_the_page_with_a_strict_policy_and_api_clients_the_plain_li
     assert "unsafe-inline" not in csp and "unsafe-eval" not in csp and "*" not in csp
     assert page.headers["x-content-type-options"] == "nosniff"
     assert page.headers["referrer-policy"] == "no-referrer"
-    assert "<script src=\"/web/app.js\" defer></script>" in page.text
+    assert "<script type=\"module\" src=\"/web/app.js\"></script>" in page.text
     assert "onclick=" not in page.text and "style=" not in page.text  # nothing inline for the policy to refuse
     probe = local.get("/")  # what Ollama clients and health checks send
     assert probe.text == "Hearth is running" and probe.headers["content-type"].startswith("text/plain")
