@@ -10,10 +10,12 @@ logits are valid too, otherwise the rest is rolled back (`llama_memory_seq_rm`).
 Why the answers do not change:
 
 - Greedy: the sampler picks the argmax of the same logits, with the same penalty window and grammar state,
-  as it would one token at a time, provided the logits are the same. They are, bit for bit, when llama.cpp
-  runs flash attention (each query row is computed on its own); without it, one-token and multi-token steps
-  compute attention with different kernels and logits differ by up to ~1 (measured on SmolLM2), enough to
-  flip a near-tie. So speculation runs only with flash attention (`hearth.service.speculation`).
+  as it would one token at a time, provided the logits are the same. With flash attention they are, bit
+  for bit, while a sequence attends to fewer than 512 KV cells (each query row is computed on its own);
+  from 512 cells llama.cpp decodes a lone one-token step with a split-KV kernel, and without flash
+  attention one-token and multi-token steps use different attention kernels: logits then differ at
+  rounding level (up to ~1 on SmolLM2), which flips near-ties only. `auto` speculates only with flash
+  attention (`hearth.service.speculation`); docs/speculative.md has the measurements.
 - Sampling: drawing `x ~ p` and keeping the draft `d` when `x == d` *is* the speculative-sampling rule for
   a deterministic proposal (q = one-hot at `d`): `d` is accepted with probability `min(1, p(d)/q(d)) = p(d)`,
   and on rejection `x` is distributed as `p` without `d`, renormalised — the residual `max(0, p - q)`.
