@@ -267,10 +267,26 @@ def open_showcase(tab: Any, title: str) -> None:
     tab.wait_for_selector(DONE)
 
 
+CODE_ANSWER = "ECHO: " + "\n".join([  # every kind of token highlight.js colours, in both themes
+    "```python", "# a comment", "import os", "@decorator", "def add(a: int, b=2.5) -> int:",
+    '    """Docstring."""', "    print(f'{a} and {b!r}', None, True, len([1, 2]))  # built-ins", "    return a + b",
+    "class Box(object):", "    pass", "```", "", "| a | b |", "|---|---|", "| 1 | 2 |", "", "> a quote with `code`"])
+
+
+def scan(tab: Any) -> list[Any]:
+    """axe-core's serious and critical violations on the page as it is."""
+    if not tab.evaluate("typeof axe !== 'undefined'"):
+        tab.add_script_tag(content=AXE.read_text(encoding="utf-8"))
+    result = tab.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [(v["id"], v["impact"], [(n["html"][:120], n["failureSummary"][-160:]) for n in v["nodes"]][:3])
+            for v in result["violations"] if v["impact"] in ("serious", "critical")]
+
+
 def test_no_serious_accessibility_violations(browser: Any, web: ServerProcess, showcase: str) -> None:
-    for name, options in (("desktop", {"viewport": {"width": 1280, "height": 800}}),
+    for name, options in (("desktop light", {"viewport": {"width": 1280, "height": 800}, "color_scheme": "light"}),
+                          ("desktop dark", {"viewport": {"width": 1280, "height": 800}, "color_scheme": "dark"}),
                           ("phone", {"viewport": {"width": 390, "height": 844}, "is_mobile": True,
-                                     "has_touch": True})):
+                                     "has_touch": True, "reduced_motion": "reduce"})):
         context = browser.new_context(bypass_csp=True, **options)  # only so the test can inject axe-core
         tab = context.new_page()
         tab.goto(web.url + "/")
@@ -281,11 +297,14 @@ def test_no_serious_accessibility_violations(browser: Any, web: ServerProcess, s
         if name == "phone":  # scan the settled page, not a drawer halfway through its slide
             tab.wait_for_function("() => document.getElementById('sidebar').getBoundingClientRect().right <= 1")
         tab.click("#settings-toggle")
-        tab.add_script_tag(content=AXE.read_text(encoding="utf-8"))
-        result = tab.evaluate("axe.run(document, {resultTypes: ['violations']})")
-        bad = [(v["id"], v["impact"], len(v["nodes"])) for v in result["violations"]
-               if v["impact"] in ("serious", "critical")]
-        assert not bad, f"{name}: {json.dumps(bad)}"
+        assert not scan(tab), f"{name}: {json.dumps(scan(tab))}"
+        if name.startswith("desktop"):  # and an answer with every kind of highlighted code, a table, a quote
+            choose(tab, "scripted")
+            tab.click("#new-chat")
+            send(tab, CODE_ANSWER)
+            wait_answered(tab)
+            assert tab.locator(".msg.assistant .hljs-built_in").count() > 0
+            assert not scan(tab), f"{name}, code: {json.dumps(scan(tab))}"
         context.close()
 
 
