@@ -114,9 +114,9 @@ def test_the_remotes_refusals_are_typed_errors_naming_it(local: Hearth, live: Se
         local.chat("box", QUESTION, parse_options(GREEDY).with_(grammar='root ::= "yes"'))
     with pytest.raises(InvalidRequestError):
         local.count_tokens("box", QUESTION)
-    with pytest.raises(InvalidRequestError) as persona:  # a persona needs local weights: said, not "not found"
-        local.create("terse", "FROM box\nSYSTEM Answer in one word.\n")
-    assert "box is a remote model" in persona.value.message
+    with pytest.raises(InvalidRequestError) as persona:  # a LoRA needs local weights: said, naming the line
+        local.create("terse", "FROM box\nSYSTEM Answer in one word.\nADAPTER ./lora.gguf\n")
+    assert "line 3" in persona.value.message and "ADAPTER needs local weights" in persona.value.message
 
 
 def test_a_wrong_key_is_refused_by_the_remote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
