@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -70,6 +71,20 @@ def chat(model: str | None, system: str | None, options: tuple[str, ...], verbos
          functions=functions, tool_choice=tool_choice, docs=collection)
 
 
+
+T = TypeVar("T")
+
+def _unless_stopped(answer: Callable[[], T]) -> T | None:
+    """`answer()`, or None after saying why there is none: Ctrl-C stopped it, or the engine failed (the chat
+    goes on either way)."""
+    try:
+        return answer()
+    except KeyboardInterrupt:
+        click.secho("\n[answer stopped]", fg="yellow", err=True)
+    except EngineError as err:
+        click.secho(f"Error: {err.message}", fg="red", err=True)
+    return None
+
 class _Printer:
     """Streams a turn's events to the terminal: the answer on stdout, thinking dimmed, notices in yellow."""
 
@@ -116,14 +131,10 @@ class ChatSession:
             return
         tools = [tool_schema(f) for f in self.functions.values()]
         executor = partial(run_call, self.functions) if tools else None
-        try:
-            result = service().chat_turn(self.model, [*history, Message("user", text)], self.options, tools=tools,
-                                         tool_choice=self.tool_choice, executor=executor, on_event=_Printer())
-        except KeyboardInterrupt:
-            click.secho("\n[answer stopped]", fg="yellow", err=True)
-            return
-        except EngineError as err:
-            click.secho(f"Error: {err.message}", fg="red", err=True)
+        result = _unless_stopped(lambda: service().chat_turn(
+            self.model, [*history, Message("user", text)], self.options, tools=tools,
+            tool_choice=self.tool_choice, executor=executor, on_event=_Printer()))
+        if result is None:
             return
         self.messages += result.messages
         if self.recorder is not None:
@@ -140,15 +151,11 @@ class ChatSession:
             sys.stdout.write(piece)
             sys.stdout.flush()
 
-        try:
-            answer, generation, cited = answer_from_docs(self.model, [*history, Message("user", text)], self.docs or "",
-                                                         self.options, show)
-        except KeyboardInterrupt:
-            click.secho("\n[answer stopped]", fg="yellow", err=True)
+        found = _unless_stopped(lambda: answer_from_docs(self.model, [*history, Message("user", text)],
+                                                         self.docs or "", self.options, show))
+        if found is None:
             return
-        except EngineError as err:
-            click.secho(f"Error: {err.message}", fg="red", err=True)
-            return
+        answer, generation, cited = found
         sys.stdout.write("\n\n")
         print_sources(cited)
         click.echo("")

@@ -14,16 +14,10 @@ from datetime import datetime
 import click
 
 from hearth.cli.common import service
+from hearth.cli.serve import url_of
 from hearth.config import Settings, load_settings
 from hearth.errors import InvalidOptionError
 from hearth.service import Hearth, PairingCode
-
-
-def _url(host: str, port: int) -> str:
-    host = host.strip("[]")
-    if host in ("", "0.0.0.0", "::", "*"):
-        host = "127.0.0.1"
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def show_pairing(url: str, code: PairingCode) -> None:
@@ -41,10 +35,10 @@ def show_pairing(url: str, code: PairingCode) -> None:
 
 def announce(hearth: Hearth, settings: Settings, open_page: bool = False) -> None:
     """What `hearth serve` says once it listens: where the page is, and how to pair a phone with `lan`."""
-    local = _url(settings.host, settings.port)
+    local = url_of(settings.host, settings.port)
     click.echo(f"Chat in your browser: {local}/", err=True)
     if settings.lan:
-        show_pairing(_url(settings.lan, settings.port), hearth.devices.new_code())
+        show_pairing(url_of(settings.lan, settings.port), hearth.devices.new_code())
     if open_page:  # after uvicorn has started: the browser's first request must find it listening
         threading.Timer(0.5, webbrowser.open, args=(f"{local}/",)).start()
 
@@ -76,9 +70,9 @@ def pair(url: str | None) -> None:
     settings = load_settings()
     if url is None:
         try:
-            url = _url(lan_address(settings.lan or "auto"), settings.port)
+            url = url_of(lan_address(settings.lan or "auto"), settings.port)
         except InvalidOptionError:
-            url = _url(settings.host, settings.port)
+            url = url_of(settings.host, settings.port)
     show_pairing(url.rstrip("/"), service().devices.new_code())
 
 

@@ -69,14 +69,19 @@ def _show_remote(remote: Remote, as_json: bool) -> None:
             ("key", f"from ${remote.key_env}" if remote.key_env else "none"), ("registered", remote.added)]
     if remote.base:  # a persona (`hearth create NAME` FROM a remote model)
         rows.append(("persona of", remote.base))
-    if remote.system:
-        rows.append(("system", remote.system))
-    if remote.parameters:
-        rows.append(("parameters (defaults)", json.dumps(remote.parameters)))
-    if remote.messages:
-        rows.append(("seed messages", str(len(remote.messages))))
+    rows += _persona_rows(remote.system, remote.parameters, remote.messages)
     for label, value in rows:
         click.echo(f"  {label:<22}{value}")
+
+
+def _persona_rows(system: str | None, parameters: dict[str, Any], messages: list[Any]) -> list[tuple[str, str]]:
+    """What a persona adds to its base, local or remote: system prompt, defaults, seed turns."""
+    rows = [("system", system)] if system else []
+    if parameters:
+        rows.append(("parameters (defaults)", json.dumps(parameters)))
+    if messages:
+        rows.append(("seed messages", str(len(messages))))
+    return rows
 
 
 def _ago(seconds: float) -> str:
@@ -119,12 +124,7 @@ def show(model: str, template: bool, as_json: bool, modelfile: bool) -> None:
         ("license", m.provenance.license or info.license or "unknown"),
         ("source", m.provenance.source), ("digest", m.digest),
     ]
-    if m.system:
-        rows.append(("system", m.system))
-    if m.parameters:
-        rows.append(("parameters (defaults)", json.dumps(m.parameters)))
-    if m.messages:
-        rows.append(("seed messages", str(len(m.messages))))
+    rows += _persona_rows(m.system, m.parameters, m.messages)
     if m.adapters:
         rows.append(("LoRA adapters", ", ".join(d[7:19] for d in m.adapters)))
     engine, calibration = service().engine_settings(model)

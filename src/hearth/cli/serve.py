@@ -64,10 +64,15 @@ def serve(open_page: bool, **flags: Any) -> None:
 # -- talking to a running server -------------------------------------------------------------------------
 def base_url(settings: Settings) -> str:
     """Where the server of these settings answers (a wildcard bind is reached on loopback)."""
-    host = settings.host.strip("[]")
+    return url_of(settings.host, settings.port)
+
+
+def url_of(host: str, port: int) -> str:
+    """`http://host:port` (IPv6 in brackets; a wildcard bind is reached on loopback)."""
+    host = host.strip("[]")
     if host in ("", "0.0.0.0", "::", "*"):
         host = "127.0.0.1"
-    return f"http://[{host}]:{settings.port}" if ":" in host else f"http://{host}:{settings.port}"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def request(settings: Settings, method: str, path: str, body: Any = None, *, timeout: float = 30.0) -> Any:

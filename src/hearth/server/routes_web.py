@@ -124,17 +124,9 @@ def _conversation_routes(api: APIRouter, rt: Runtime) -> None:
     async def conversations(limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0),
                             q: str | None = Query(None, max_length=500)) -> dict[str, Any]:
         if q and q.strip():
-            return {"conversations": await run_blocking(_search, q.strip(), limit)}
-        found = await run_blocking(history.list, limit, offset)
-        return {"conversations": [_summary(s) for s in found]}
-
-    def _search(text: str, limit: int) -> list[dict[str, Any]]:
-        seen: dict[str, dict[str, Any]] = {}
-        for hit in history.search(text, limit * 4):
-            if hit.conversation_id not in seen and len(seen) < limit:
-                summary = history.get(hit.conversation_id).summary
-                seen[hit.conversation_id] = {**_summary(summary), "snippet": hit.highlighted()}
-        return list(seen.values())
+            found = await run_blocking(history.search_conversations, q.strip(), limit)
+            return {"conversations": [{**_summary(s), "snippet": snippet} for s, snippet in found]}
+        return {"conversations": [_summary(s) for s in await run_blocking(history.list, limit, offset)]}
 
     @api.get("/conversations/{ref}", summary="A conversation with its messages and the branches forked from it")
     async def conversation(ref: str) -> dict[str, Any]:

@@ -204,6 +204,16 @@ class Conversations:
         with self._db() as db:
             return db.search(text, limit)
 
+    def search_conversations(self, text: str, limit: int = 20) -> list[tuple[Summary, str]]:
+        """Conversations with a message containing every word of `text`, best first, each with the best
+        message's snippet (one database session for all of them)."""
+        with self._db() as db:
+            found: dict[str, tuple[Summary, str]] = {}
+            for hit in db.search(text, limit * 4):
+                if hit.conversation_id not in found and len(found) < limit:
+                    found[hit.conversation_id] = (db.get(hit.conversation_id).summary, hit.highlighted())
+            return list(found.values())
+
     def export(self, ref: str, fmt: str = "md") -> str:
         """A conversation as Markdown ("md") or JSON with everything recorded ("json")."""
         if fmt not in ("md", "json"):

@@ -101,6 +101,7 @@ class RemoteUse:
     remote: Remote
     in_flight: int
     idle_for: float  # seconds since its last answer ended (0 while one is running)
+    listed_for: float  # seconds it stays listed if nothing more is asked of it
 
 
 class Remotes:
@@ -120,7 +121,8 @@ class Remotes:
         with self._lock:
             names = [n for n in self._last if self._in_flight.get(n) or now - self._last[n] < self.RECENT]
             found = [(self.registry.find(n), self._in_flight.get(n, 0), now - self._last[n]) for n in names]
-        uses = [RemoteUse(r, count, 0.0 if count else idle) for r, count, idle in found if r is not None]
+        uses = [RemoteUse(r, count, 0.0 if count else idle, self.RECENT - (0.0 if count else idle))
+                for r, count, idle in found if r is not None]
         return sorted(uses, key=lambda u: u.idle_for)
 
     def _started(self, name: str) -> Callable[[], None]:
