@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hearth.documents.cite import CitationFilter, Source, choose, clean, frame, quote
-from hearth.documents.search import Passage, dense_weight, fuse, match_expression
+from hearth.documents.search import Passage, dense_weight, fuse, idf, match_expression
 
 
 def test_invented_citations_are_dropped_and_real_ones_kept() -> None:
@@ -47,10 +47,13 @@ def test_queries_cannot_inject_fts5_syntax_and_fusion_rewards_agreement() -> Non
 
 
 def test_the_dense_ranking_counts_as_much_as_bm25s_best_passage_misses_the_question() -> None:
-    passage = "Knead the dough for ten minutes, then let the bread rise for an hour."
-    assert dense_weight("Does bread dough rise?", passage) == 0.0  # its words answer it
-    assert dense_weight("What makes a loaf puffy?", passage) == 1.0  # other words for the same thing
-    assert dense_weight("Does bread bake?", passage) == pytest.approx(0.25)  # half of "bread bake" there
-    assert dense_weight("the of and", passage) == 1.0  # nothing to judge by
+    assert dense_weight([(1.0, True), (2.5, True)]) == 0.0  # its words answer it
+    assert dense_weight([(1.0, False), (2.5, False)]) == 1.0  # other words for the same thing
+    assert dense_weight([(1.0, True), (1.0, False)]) == pytest.approx(0.25)  # half the question there
+    # a rare term missing says more than a common one: IDF-weighted, as BM25 weighs them
+    assert dense_weight([(1.0, True), (3.0, False)]) == pytest.approx(0.75 ** 2)
+    assert dense_weight([(3.0, True), (1.0, False)]) == pytest.approx(0.25 ** 2)
+    assert dense_weight([]) == 1.0  # nothing to judge by
+    assert idf(100, 1) > idf(100, 50) > 0
     assert [cid for cid, _ in fuse([[1, 2, 3], [3, 2, 9]], weights=[1.0, 0.0])] == [1, 2, 3, 9]
     assert [cid for cid, _ in fuse([[1, 2, 3], [3, 2, 9]], weights=[1.0, 1.0])][0] in (2, 3)

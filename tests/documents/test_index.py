@@ -145,3 +145,15 @@ def test_a_killed_add_resumes_cleanly(tmp_path: Path) -> None:
     report = add_paths(index, "big", [folder], None)
     assert len(report.unchanged) == len(per_file) and len(report.indexed) == 400 - len(per_file)
     assert len(index.files(index.collection_id("big"))) == 400
+
+
+def test_term_presence_is_judged_by_fts5_with_its_stemming(index: Index, tmp_path: Path) -> None:
+    folder = corpus(tmp_path / "docs")
+    add_paths(index, "mixed", [folder], None)
+    cid = index.collection_id("mixed")
+    [best, *_] = search(index, cid, "feeding sourdough starters")
+    total, stats = index.term_stats(cid, best.chunk_id, ["feeding", "sourdough", "starters", "hinge", 'x"y'])
+    assert total >= 5
+    # "feeding" and "starters" are in the passage as "Feed" and "starter" (Porter stems, as BM25 matched them)
+    assert [holds for _, holds in stats] == [True, True, True, False, False]
+    assert [count for count, _ in stats] == [1, 1, 1, 1, 0]

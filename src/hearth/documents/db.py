@@ -266,6 +266,24 @@ class Index:
                                   (match, collection, limit)).fetchall()
         return [(int(r[0]), float(r[1])) for r in rows]
 
+    def term_stats(self, collection: int, chunk: int, terms: list[str]) -> tuple[int, list[tuple[int, bool]]]:
+        """(the collection's passage count, [(passages holding the term, whether `chunk` holds it)] per term).
+
+        Each term is matched by FTS5 itself (quoted, so its tokenizer and Porter stemming apply exactly as in
+        `bm25`): "providing" is found in a passage that says "provides".
+        """
+        total = self._conn.execute("SELECT count(*) FROM chunks k JOIN files f ON f.id = k.file_id "
+                                   "WHERE f.collection_id = ?", (collection,)).fetchone()[0]
+        stats = []
+        for term in terms:
+            count, holds = self._conn.execute("""
+                SELECT count(*), coalesce(max(chunks_fts.rowid = ?), 0) FROM chunks_fts
+                JOIN chunks k ON k.id = chunks_fts.rowid JOIN files f ON f.id = k.file_id
+                WHERE chunks_fts MATCH ? AND f.collection_id = ?""",
+                                              (chunk, '"' + term.replace('"', '""') + '"', collection)).fetchone()
+            stats.append((int(count), bool(holds)))
+        return int(total), stats
+
     def vectors(self, collection: int, embed_model: str) -> tuple[np.ndarray, np.ndarray]:
         """(chunk ids, unit vectors as rows) of a collection's passages embedded by `embed_model` (cached)."""
         row = self._conn.execute("SELECT generation FROM collections WHERE id = ?", (collection,)).fetchone()

@@ -8,6 +8,7 @@ question's words, high when it does not. With no vectors (no embedding model), t
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -41,11 +42,15 @@ class Passage:
         return self.path if self.page is None else f"{self.path}, page {self.page}"
 
 
+def query_terms(query: str) -> list[str]:
+    """The words BM25 searches for: the query's content words (all its words if it has only stopwords)."""
+    words = [w for w in _WORD.findall(query.lower()) if w not in STOPWORDS] or _WORD.findall(query.lower())
+    return list(dict.fromkeys(words))[:64]
+
+
 def match_expression(query: str) -> str | None:
     """An FTS5 MATCH expression for free text: its words OR-ed, each quoted (no FTS5 syntax gets through)."""
-    words = [w for w in _WORD.findall(query.lower()) if w not in STOPWORDS] or _WORD.findall(query.lower())
-    unique = list(dict.fromkeys(words))[:64]
-    return " OR ".join(f'"{w}"' for w in unique) or None
+    return " OR ".join(f'"{w}"' for w in query_terms(query)) or None
 
 
 def bm25_ranking(index: Index, collection: int, query: str, limit: int = CANDIDATES) -> list[int]:
@@ -83,8 +88,11 @@ def search(index: Index, collection: int, query: str, *, limit: int = 5, embed_m
     dense: list[int] = []
     if mode in ("hybrid", "dense") and query_vector is not None and embed_model is not None:
         dense = dense_ranking(index, collection, embed_model, query_vector)
-    top = index.chunks(lexical[:1]).get(lexical[0]) if lexical else None
-    weight = dense_weight(query, top[2]) if top is not None else 1.0
+    weight = 1.0
+    terms = query_terms(query)
+    if lexical and dense and terms:
+        total, stats = index.term_stats(collection, lexical[0], terms)
+        weight = dense_weight([(idf(total, count), holds) for count, holds in stats])
     pairs = [(r, w) for r, w in ((lexical, 1.0), (dense, weight)) if r]
     fused = fuse([r for r, _ in pairs], weights=[w for _, w in pairs])[:limit]
     found = index.chunks([cid for cid, _ in fused])
@@ -98,19 +106,26 @@ def search(index: Index, collection: int, query: str, *, limit: int = 5, embed_m
     return passages
 
 
-def dense_weight(query: str, best_lexical: str) -> float:
-    """How much the dense ranking counts beside BM25's (whose weight is 1) for `query`.
+def idf(total: int, count: int) -> float:
+    """A term's inverse document frequency as BM25 (FTS5) counts it: rare terms weigh more."""
+    return math.log((total - count + 0.5) / (count + 0.5) + 1.0)
 
-    When BM25's best passage holds nearly every word of the question, the words themselves answer it and a
-    semantic neighbour should not outrank that passage; when it holds few (a paraphrase, other words for the
-    same thing), the dense ranking is the better witness. So the weight is the square of the share of the
-    question's content words that BM25's best passage lacks: 0 when it has them all, 1 when it has none.
+
+def dense_weight(terms: list[tuple[float, bool]]) -> float:
+    """How much the dense ranking counts beside BM25's (whose weight is 1), from the query's terms as
+    (IDF, whether BM25's best passage holds it).
+
+    When BM25's best passage holds the question's words, the words themselves answer it and a semantic
+    neighbour should not outrank that passage; when it lacks them (a paraphrase, other words for the same
+    thing), the dense ranking is the better witness. So the weight is the square of the share of the
+    question's information (its terms' IDF, as BM25 weighs them) that BM25's best passage lacks: 0 when it
+    holds every term, 1 when it holds none. Presence is FTS5's own match, stemming included.
     """
-    words = {w for w in _WORD.findall(query.lower()) if w not in STOPWORDS}
-    if not words:
+    total = sum(weight for weight, _ in terms)
+    if total <= 0:
         return 1.0
-    present = words & set(_WORD.findall(best_lexical.lower()))
-    return (1.0 - len(present) / len(words)) ** 2
+    missing = sum(weight for weight, holds in terms if not holds)
+    return (missing / total) ** 2
 
 
 def unit(vector: list[float]) -> np.ndarray:
