@@ -40,7 +40,9 @@ Hearth's median over llama-completion's. The machine's load average is printed: 
 other work skews every figure, so compare runs made under the same load.
 
 The breakdown (medians over rounds; the rows add up to the wall time of `hearth run --verbose`):
-* interpreter start: `python -c pass` with the venv's python;
+* interpreter start: `python -c pass` with the venv's python (every command runs with Python's bytecode
+  cache on and Hearth's source compiled first, as a pip install leaves it, even where the environment sets
+  PYTHONDONTWRITEBYTECODE);
 * imports: `python -c "import hearth.cli"` minus interpreter start (top 10 modules by cumulative time
   from one `python -X importtime -c "import hearth.cli"` are listed too);
 * `load duration`, `prompt eval duration`, `eval duration` and the rest of `total duration` (which
@@ -388,7 +390,11 @@ def parse_args() -> argparse.Namespace:
 
 def run_bench(args: argparse.Namespace, home: Path) -> dict[str, Any]:
     """Warm up, run the interleaved rounds and the import profile; return everything measured."""
-    env = {**os.environ, "HEARTH_HOME": str(home)}
+    # As installed by pip, Python loads Hearth's modules from cached bytecode; an environment that turns the
+    # cache off (PYTHONDONTWRITEBYTECODE, as some CI images do) would time compiling every module instead.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | {"HEARTH_HOME": str(home)}
+    subprocess.run([str(PYTHON), "-m", "compileall", "-q", str(Path(__file__).resolve().parents[1] / "src")],
+                   env=env, capture_output=True, check=False)
     loadavg_start = os.getloadavg()
     model = find_model()
     warm = warm_up(env, home)

@@ -10,7 +10,17 @@ import gguf
 import numpy as np
 import pytest
 
-from hearth.fit import Machine, ModelShape, assess, estimate, largest_context, read_shape, refusal, tokens_per_second
+from hearth.fit import (
+    Machine,
+    ModelShape,
+    assess,
+    cached_shape,
+    estimate,
+    largest_context,
+    read_shape,
+    refusal,
+    tokens_per_second,
+)
 from hearth.fit import machine as machine_module
 from hearth.fit.report import verdict
 from hearth.hub import lookup
@@ -170,3 +180,23 @@ def test_the_service_labels_local_models_for_listings(home: Path) -> None:
     finally:
         roomy.close()
         cramped.close()
+
+
+def test_a_models_shape_is_remembered_on_disk_while_the_file_is_unchanged(bundled_model: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "shapes.json"
+    shape = cached_shape(bundled_model, cache)
+    assert shape == read_shape(bundled_model)
+    # the next process finds it in the file, without reading the header: what the file says is what it gets
+    entries = json.loads(cache.read_text())
+    [key] = entries
+    entries[key]["n_layer"] = 99
+    cache.write_text(json.dumps(entries))
+    assert cached_shape(bundled_model, cache).n_layer == 99
+    # a changed file (another size or time) is read again, and a damaged cache is ignored and rewritten
+    cache.write_text(json.dumps({key.replace("|", "|1", 1): entries[key]}))
+    assert cached_shape(bundled_model, cache) == shape
+    cache.write_text("{not json")
+    assert cached_shape(bundled_model, cache) == shape
+    assert json.loads(cache.read_text())[key]["n_layer"] == shape.n_layer
+    cache.write_text(json.dumps({key: {"an": "older layout"}}))
+    assert cached_shape(bundled_model, cache) == shape

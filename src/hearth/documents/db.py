@@ -27,11 +27,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from hearth.errors import InvalidRequestError, NotFoundError
 from hearth.history.db import Migration, connect, transaction
+
+if TYPE_CHECKING:  # numpy is imported where vectors are read: most commands never touch them
+    import numpy as np
 
 LABEL = "document index"
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -295,6 +297,8 @@ class Index:
             SELECT k.id, k.vector FROM chunks k JOIN files f ON f.id = k.file_id
             WHERE f.collection_id = ? AND f.embed_model = ? AND k.vector IS NOT NULL ORDER BY k.id""",
                                   (collection, embed_model)).fetchall()
+        import numpy as np
+
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         if rows:
             matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)

@@ -15,11 +15,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from hearth.documents.chunk import chunk_sections
 from hearth.documents.db import FileRecord, Index, NewChunk
 from hearth.documents.parse import Skipped, kind_of, read_document
+from hearth.documents.search import unit
 from hearth.errors import ContextOverflowError, InvalidRequestError
 
 EMBED_BATCH = 32
@@ -152,10 +151,7 @@ def _embed(texts: list[str], embedding: Embedding) -> list[bytes | None]:
             vectors = embedding.embed(batch)
         except ContextOverflowError:  # dense text (code, tables) runs past the window: embed its start alone
             vectors = [embedding.embed([t[:EMBED_CHARS // 4]])[0] for t in batch]
-        for vector in vectors:
-            array = np.asarray(vector, dtype=np.float32)
-            norm = float(np.linalg.norm(array))
-            out.append((array / norm if norm > 0 else array).tobytes())
+        out.extend(unit(vector).tobytes() for vector in vectors)
     return out
 
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from hearth.documents.db import Index
+
+if TYPE_CHECKING:  # numpy is imported where vectors are handled: most commands never touch them
+    import numpy as np
 
 RRF_K = 60
 CANDIDATES = 50  # how deep each list is read before fusing
@@ -62,6 +64,8 @@ def bm25_ranking(index: Index, collection: int, query: str, limit: int = CANDIDA
 def dense_ranking(index: Index, collection: int, embed_model: str, query_vector: np.ndarray,
                   limit: int = CANDIDATES) -> list[int]:
     """Chunk ids by cosine similarity to `query_vector` (unit length), best first."""
+    import numpy as np
+
     ids, matrix = index.vectors(collection, embed_model)
     if not len(ids) or matrix.shape[1] != query_vector.shape[0]:
         return []
@@ -130,6 +134,8 @@ def dense_weight(terms: list[tuple[float, bool]]) -> float:
 
 def unit(vector: list[float]) -> np.ndarray:
     """`vector` as float32 scaled to unit length (zero stays zero)."""
+    import numpy as np
+
     array = np.asarray(vector, dtype=np.float32)
     norm = float(np.linalg.norm(array))
     return array / norm if norm > 0 else array

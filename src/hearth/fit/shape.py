@@ -8,14 +8,16 @@ for a model of that size, so an estimate is always possible; `exact` says whethe
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from hearth.fit.quants import estimated_size
 from hearth.store.gguf import GGUFHeader, GGUFInfo, read_gguf_header
+from hearth.store.manifest import write_atomic
 
 DEFAULT_VOCAB = 128_000
 KV_BYTES_PER_VALUE = 2  # llama.cpp's default K and V cache type is f16
@@ -148,7 +150,35 @@ def _cached(path: str, size: int, mtime_ns: int) -> ModelShape:
     return read_shape(path)
 
 
-def cached_shape(path: str | os.PathLike[str]) -> ModelShape:
-    """`read_shape`, remembered while the file keeps its size and modification time."""
+SHAPE_CACHE_ENTRIES = 64
+
+
+def cached_shape(path: str | os.PathLike[str], cache: Path | None = None) -> ModelShape:
+    """`read_shape`, remembered while the file keeps its size and modification time: in this process, and
+    in the JSON file `cache` if given, so that a command that only runs a model (`hearth run`) reads no
+    header (and imports no GGUF library) after the first time. A damaged or unwritable cache is ignored."""
     st = os.stat(path)
-    return _cached(str(path), st.st_size, st.st_mtime_ns)
+    key = f"{os.fspath(path)}|{st.st_size}|{st.st_mtime_ns}"
+    saved = _load_cache(cache) if cache is not None else {}
+    if isinstance(saved.get(key), dict):
+        try:
+            return ModelShape(**saved[key])
+        except TypeError:  # written by another version of Hearth: read the header again
+            pass
+    shape = _cached(str(path), st.st_size, st.st_mtime_ns)
+    if cache is not None:
+        saved = {k: v for k, v in saved.items() if k.split("|")[0] != os.fspath(path)}
+        saved[key] = asdict(shape)
+        try:
+            write_atomic(cache, json.dumps(dict(list(saved.items())[-SHAPE_CACHE_ENTRIES:])).encode())
+        except OSError:
+            pass
+    return shape
+
+
+def _load_cache(cache: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(cache.read_bytes())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -323,7 +323,8 @@ class Hearth:
                                               manifest.name)
 
     def _shape(self, manifest: Manifest) -> ModelShape:
-        return model_shape(manifest, self.store.model_path(manifest)).with_kv(self.settings.kv_cache_type)
+        path = self.store.model_path(manifest)
+        return model_shape(manifest, path, self.store.shape_cache).with_kv(self.settings.kv_cache_type)
 
     def stop(self, model: str) -> bool:
         """Unload a model now (its running answers end with an error); False if it was not loaded."""
@@ -503,7 +504,7 @@ class Hearth:
                 path = self.store.model_path(manifest)
             except HearthError:
                 path = None
-            shape = model_shape(manifest, path).with_kv(self.settings.kv_cache_type)
+            shape = model_shape(manifest, path, self.store.shape_cache).with_kv(self.settings.kv_cache_type)
             labels[manifest.name] = label(shape, machine, self.model_budget, self._n_seq, self.settings.num_ctx or None)
         return labels
 

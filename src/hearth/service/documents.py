@@ -13,9 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from hearth.config import Settings
 from hearth.documents import (
@@ -39,6 +37,9 @@ from hearth.documents import (
 from hearth.errors import InvalidRequestError, NotFoundError
 from hearth.store import Manifest
 from hearth.types import Message
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # llama.cpp architectures of embedding (encoder) models; a chat model is never used to embed by default
 EMBEDDING_ARCHITECTURES = frozenset({"bert", "nomic-bert", "nomic-bert-moe", "jina-bert-v2", "jina-bert-v3",

@@ -34,11 +34,12 @@ from hearth.units import size_text
 ClientFactory = Callable[[WorkerConfig], WorkerClient]
 
 
-def model_shape(manifest: Manifest, path: Path | None = None) -> ModelShape:
-    """What a stored model's memory depends on: from its file's header if readable, else its manifest."""
+def model_shape(manifest: Manifest, path: Path | None = None, cache: Path | None = None) -> ModelShape:
+    """What a stored model's memory depends on: from its file's header if readable (remembered in the JSON
+    file `cache`, see `cached_shape`), else its manifest."""
     if path is not None:
         try:
-            shape = cached_shape(path)
+            shape = cached_shape(path, cache)
         except (HearthError, OSError):
             pass
         else:
@@ -115,7 +116,7 @@ class Scheduler:
             raise InvalidOptionError(
                 f"a {self.settings.kv_cache_type} KV cache needs flash attention, which is off",
                 hint="set flash_attention = on (or measure), or kv_cache_type = f16", field="kv_cache_type")
-        shape = model_shape(manifest, path).with_kv(self.settings.kv_cache_type)
+        shape = model_shape(manifest, path, self.store.shape_cache).with_kv(self.settings.kv_cache_type)
         n_ctx = num_ctx or self.settings.num_ctx or default_context(
             manifest.info.context_length or 0, shape.kv_bytes_per_token, n_seq)
         if self.rpc:  # all there? then free (the model on them unloaded) to say what they have

@@ -17,6 +17,7 @@ and tensor names so `hearth.store.split` can check that a set belongs together.
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 import struct
@@ -24,9 +25,10 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
-from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFValueType, LlamaFileType
+if TYPE_CHECKING:
+    from gguf import GGMLQuantizationType
 
 from hearth.errors import InvalidModelFileError
 
@@ -47,12 +49,24 @@ _WINDOW = 1 << 20
 _U64 = struct.Struct("<Q")
 _T = TypeVar("_T")
 
-_SCALARS: dict[int, str] = {
-    GGUFValueType.UINT8: "<B", GGUFValueType.INT8: "<b", GGUFValueType.UINT16: "<H",
-    GGUFValueType.INT16: "<h", GGUFValueType.UINT32: "<I", GGUFValueType.INT32: "<i",
-    GGUFValueType.FLOAT32: "<f", GGUFValueType.BOOL: "<?", GGUFValueType.UINT64: "<Q",
-    GGUFValueType.INT64: "<q", GGUFValueType.FLOAT64: "<d",
-}
+
+
+@functools.cache
+def _gguf() -> Any:
+    """The `gguf` package, imported when a file is first read: it pulls in numpy and YAML, which a command
+    that reads no model file (most of them, `hearth run` of an installed model included) should not pay for."""
+    import gguf
+
+    return gguf
+
+
+@functools.cache
+def _scalars() -> dict[int, str]:
+    t = _gguf().GGUFValueType
+    return {t.UINT8: "<B", t.INT8: "<b", t.UINT16: "<H", t.INT16: "<h", t.UINT32: "<I", t.INT32: "<i",
+            t.FLOAT32: "<f", t.BOOL: "<?", t.UINT64: "<Q", t.INT64: "<q", t.FLOAT64: "<d"}
+
+
 _ARCH_SUFFIXES = (
     ".context_length", ".embedding_length", ".block_count",
     ".attention.head_count", ".attention.head_count_kv",
@@ -381,14 +395,14 @@ def _read_kv(walker: _Walker, n_kv: int) -> dict[str, Any]:
 def _read_value(walker: _Walker, key: str, keep: bool) -> Any:
     what = f"the value of {_show(key)}"
     vtype = walker.unpack("<I", what)
-    if vtype == GGUFValueType.ARRAY:
+    if vtype == _gguf().GGUFValueType.ARRAY:
         return _read_array(walker, key, keep)
-    if vtype == GGUFValueType.STRING:
+    if vtype == _gguf().GGUFValueType.STRING:
         if not keep:
             walker.skip(walker.unpack("<Q", what), what)
             return None
         return walker.string(what, MAX_KEPT_STRING).decode("utf-8", errors="replace")
-    fmt = _SCALARS.get(vtype)
+    fmt = _scalars().get(vtype)
     if fmt is None:
         raise _Bad(f"metadata key {_show(key)} has unknown value type {vtype}")
     return walker.unpack(fmt, what)
@@ -398,9 +412,9 @@ def _read_array(walker: _Walker, key: str, keep: bool) -> list[Any] | None:
     what = f"the array {_show(key)}"
     item_type = walker.unpack("<I", what)
     count = walker.unpack("<Q", what)
-    if item_type == GGUFValueType.ARRAY:
+    if item_type == _gguf().GGUFValueType.ARRAY:
         raise _Bad(f"metadata key {_show(key)} holds nested arrays, which llama.cpp does not support")
-    if item_type == GGUFValueType.STRING:
+    if item_type == _gguf().GGUFValueType.STRING:
         if count * 8 > walker.size - walker.pos:
             raise _Bad(f"the array {_show(key)} claims {count} strings, more than the file could hold")
         walker.strings_left -= count
@@ -408,7 +422,7 @@ def _read_array(walker: _Walker, key: str, keep: bool) -> list[Any] | None:
             raise _Bad(f"the metadata holds more than {MAX_STRINGS} strings, far more than any real model")
         walker.skip_strings(count, what)
         return None
-    fmt = _SCALARS.get(item_type)
+    fmt = _scalars().get(item_type)
     if fmt is None:
         raise _Bad(f"the array {_show(key)} has unknown item type {item_type}")
     item_size = struct.calcsize(fmt)
@@ -478,8 +492,8 @@ def _read_tensor_shape(walker: _Walker, label: str) -> tuple[_Tensor, int]:
             raise _Bad(f"{label} has dimensions {dims} whose product overflows a 64-bit integer")
     raw_type = walker.unpack("<I", what)
     try:
-        qtype = GGMLQuantizationType(raw_type)
-        block, type_size = GGML_QUANT_SIZES[qtype]
+        qtype = _gguf().GGMLQuantizationType(raw_type)
+        block, type_size = _gguf().GGML_QUANT_SIZES[qtype]
     except (ValueError, KeyError):
         raise _Bad(f"{label} has unknown tensor type {raw_type}") from None
     if dims and dims[0] % block:
@@ -535,10 +549,10 @@ def _quantization(file_type: Any, tensors: list[_Tensor]) -> str:
     """The file type name (e.g. "Q4_1"), else the tensor type holding most weights."""
     if isinstance(file_type, int) and not isinstance(file_type, bool):
         try:
-            member = LlamaFileType(file_type)
+            member = _gguf().LlamaFileType(file_type)
         except ValueError:
             member = None
-        if member is not None and member is not LlamaFileType.GUESSED:
+        if member is not None and member is not _gguf().LlamaFileType.GUESSED:
             return member.name.removeprefix("MOSTLY_").removeprefix("ALL_")
     weights = [t for t in tensors if t.n_dims >= 2] or tensors
     counts: Counter[str] = Counter()

@@ -102,6 +102,11 @@ class ModelStore:
             raise NotFoundError(f"model {str(model)!r} not found", hint=NOT_FOUND_HINT)
         return read_manifest(path)
 
+    @property
+    def shape_cache(self) -> Path:
+        """Where the memory-relevant sizes read from the models' headers are remembered (`hearth.fit`)."""
+        return self.home / "shapes.json"
+
     def model_path(self, manifest: Manifest) -> Path:
         """The weights file of `manifest`, checked (StoreError if it is missing or changed)."""
         if manifest.external is not None:
