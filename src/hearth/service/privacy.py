@@ -78,7 +78,7 @@ def report(settings: Settings, home: Path, history_path: Path, *, last: int = 10
         _stored("conversation history", history_path, history_path.parent),
         _stored("document index", home / "documents"),
         _stored("settings", home / "config.toml"),
-        _stored("engine measurements", home / "tuning.json"),
+        _stored("engine measurements", home / "tuning.json", home / "shapes.json"),
         _stored("partial downloads", *sorted((home / "downloads").glob("*.partial")), path=home / "downloads"),
         _stored("egress log", home / egress.LOG_NAME, home / f"{egress.LOG_NAME}.1"),
         _stored("remote engines", home / "remotes.json"),
