@@ -13,11 +13,13 @@ from collections.abc import Iterator
 
 import pytest
 
+from hearth.cli.serve import speculation_line
 from hearth.config import Settings
 from hearth.engine.grammar import schema_grammar
 from hearth.engine.speculative import Acceptance, NgramIndex, StepCosts, plan
 from hearth.errors import DraftModelError
 from hearth.options import parse_options
+from hearth.server.ollama import ps_entry
 from hearth.service import Hearth
 from hearth.store import ModelStore
 from hearth.types import Done, Message, TextChunk
@@ -69,12 +71,14 @@ def test_greedy_answers_are_identical_with_and_without_speculation(pair: tuple[H
     for prompt in COPY + FREE:
         reference, ref_done = answer(plain, prompt, GREEDY)
         text, done = answer(spec, prompt, GREEDY)
-        assert text == reference, prompt
-        assert done.stats.completion_tokens == ref_done.stats.completion_tokens
+        why = f"{prompt!r}: drafted {done.stats.draft_tokens}, accepted {done.stats.accepted_tokens}"
+        assert text == reference, why
+        assert done.stats.completion_tokens == ref_done.stats.completion_tokens, why
         assert ref_done.stats.draft_tokens == 0
         drafted += done.stats.draft_tokens
         accepted += done.stats.accepted_tokens
-    assert accepted >= 20 and accepted <= drafted  # the copy-heavy prompts really were drafted
+    # the copy-heavy prompts really were drafted
+    assert 20 <= accepted <= drafted, f"drafted {drafted}, accepted {accepted}"
 
 
 def test_seeded_sampling_gives_the_same_answer_too(pair: tuple[Hearth, Hearth]) -> None:
@@ -155,6 +159,12 @@ def test_the_bundled_model_as_its_own_draft_model_accepts_nearly_every_draft(
             drafted += done.stats.draft_tokens
             accepted += done.stats.accepted_tokens
         assert drafted >= 40 and accepted >= 0.9 * drafted
+        # `/api/ps` (and so `hearth ps`) says how the model drafts and how well
+        [running] = service.ps()
+        entry = ps_entry(running)
+        assert entry["speculative"] == "draft"
+        assert (entry["draft_tokens"], entry["accepted_tokens"]) == (drafted, accepted)
+        assert speculation_line(entry) == f"; speculative draft ({accepted} of {drafted} drafted tokens accepted)"
     finally:
         service.close()
 

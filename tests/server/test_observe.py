@@ -32,6 +32,9 @@ def test_cache_hits_and_slots_are_visible(live: ServerProcess, server_home) -> N
     assert _metric(metrics, "hearth_model_slots_busy") == 0
     entry = next(m for m in httpx.get(live.url + "/api/ps", timeout=10).json()["models"] if m["name"] == MODEL)
     assert entry["slots"] == 4 and entry["slots_busy"] == 0 and entry["cached_tokens"] > 0
+    # `auto` drafts from the context only with flash attention on (docs/speculative.md)
+    drafts = entry["engine"]["flash_attention"] != "off"
+    assert entry["speculative"] == ("ngram" if drafts else "off") and entry["draft_tokens"] is not None
     env = {**cli_env(server_home), "HEARTH_HOST": f"127.0.0.1:{live.port}"}
     table = subprocess.run([HEARTH, "ps"], capture_output=True, text=True, env=env, timeout=30, check=True).stdout
     assert "SLOTS" in table and "0/4" in table

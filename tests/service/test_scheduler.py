@@ -146,3 +146,31 @@ def test_a_model_larger_than_the_budget_is_refused_before_any_worker_starts(home
         assert FakeWorker.made == []
     finally:
         svc.close()
+
+
+def test_a_draft_models_memory_is_counted_before_any_worker_starts(tmp_path: Path) -> None:
+    alone = service(tmp_path / "alone", speculative="off", prompt_cache_bytes=0)
+    try:
+        alone.load(MODEL)
+        [running] = alone.scheduler.loaded()
+        one = running.estimate_bytes
+    finally:
+        alone.close()
+    svc = service(tmp_path / "small", speculative="draft", draft_model="other:1", memory_budget=int(one * 1.5),
+                  prompt_cache_bytes=0)
+    try:
+        with pytest.raises(InsufficientMemoryError) as err:
+            svc.load(MODEL)
+        assert "draft model" in err.value.message and "speculative = ngram" in (err.value.hint or "")
+        assert FakeWorker.made == []
+    finally:
+        svc.close()
+    svc = service(tmp_path / "large", speculative="draft", draft_model="other:1", memory_budget=int(one * 2.5),
+                  prompt_cache_bytes=0)
+    try:
+        svc.load(MODEL)
+        [running] = svc.scheduler.loaded()
+        assert running.estimate_bytes > 1.9 * one  # the same file as its own draft: twice the memory
+        assert FakeWorker.made[0].config.draft_model_path
+    finally:
+        svc.close()

@@ -150,7 +150,16 @@ def ps(as_json: bool) -> None:
                    f"{'100% CPU':<10} {slots:<6} {m.get('cached_tokens') or 0:>8}  "
                    f"{until(m['expires_at'], m.get('keep_alive'), m.get('in_flight', 0))}")
         if isinstance(m.get("engine"), dict):
-            click.echo(f"  {EngineSettings.from_dict(m['engine']).describe()}")
+            click.echo(f"  {EngineSettings.from_dict(m['engine']).describe()}{speculation_line(m)}")
+
+
+def speculation_line(model: dict[str, Any]) -> str:
+    """"; speculative ngram (N of M drafted tokens accepted)", or nothing when it does not draft."""
+    mode = model.get("speculative") or "off"
+    if mode == "off":
+        return ""
+    drafted, accepted = model.get("draft_tokens") or 0, model.get("accepted_tokens") or 0
+    return f"; speculative {mode} ({accepted} of {drafted} drafted tokens accepted)"
 
 
 @click.command()

@@ -271,4 +271,6 @@ def ps_entry(model: Running) -> dict[str, Any]:
         "keep_alive": model.keep_alive, "slots_busy": stats.get("slots_busy"), "cache_hits": stats.get("cache_hits"),
         "cached_tokens": stats.get("cached_tokens"), "prompt_cache_bytes": stats.get("cache_bytes"),
         "engine": None if model.engine is None else model.engine.to_dict(),
+        "speculative": model.speculative, "draft_tokens": stats.get("draft_tokens"),
+        "accepted_tokens": stats.get("accepted_tokens"),
     }

@@ -28,6 +28,7 @@ class Running:
     expires_in: float | None  # seconds until it unloads; None: never (keep_alive < 0)
     worker: dict[str, int] = field(default_factory=dict)  # the worker's counters: slots_busy, cache_hits, ...
     engine: EngineSettings | None = None  # flash attention, threads, batch, and why each
+    speculative: str = "off"  # the drafting it loaded with: off, ngram or draft (`hearth.service.speculation`)
 
     @property
     def name(self) -> str:
@@ -54,4 +55,4 @@ def running(loaded: LoadedModel, rss: int) -> Running:
         expires_in = max(0.0, loaded.expires_at - time.monotonic())
     return Running(loaded.manifest, loaded.client.pid, rss, loaded.estimate_bytes, loaded.n_ctx,
                    int(loaded.client.info.get("n_seq", 1)), loaded.in_flight, loaded.keep_alive, expires_in, worker,
-                   loaded.engine)
+                   loaded.engine, str(loaded.client.info.get("speculative", "off")))

@@ -128,14 +128,21 @@ class Scheduler:
             shape, n_ctx, n_seq, None)))
         # calibrating would load the whole model here: spread over workers it uses what was measured, if anything
         engine = self.tuner.current(shape) if self.rpc else self.tuner.settings_for(path, shape, manifest.name)
-        need = self._need(shape, n_ctx, n_seq, engine)
+        speculation = speculation_fields(self.settings, manifest, engine, self.store)
+        draft = self._draft_need(speculation["draft_model_path"], n_ctx, n_seq, engine)
+        need = self._need(shape, n_ctx, n_seq, engine) + draft
+        if draft and need > self.budget:
+            raise InsufficientMemoryError(
+                f"model '{manifest.name}' with its draft model needs about {size_text(need)} "
+                f"({size_text(draft)} of it for the draft model) but the memory budget is {size_text(self.budget)}",
+                hint="draft from the context instead (speculative = ngram needs no second model), "
+                     "or use a smaller draft model")
         self._make_room(manifest.name, need, (shape, self._predict(shape, n_ctx, n_seq, engine)))
         config = WorkerConfig(str(path), n_ctx=n_ctx, n_seq=n_seq, **engine.worker_fields(),
                               kv_type=KV_TYPES[self.settings.kv_cache_type],
                               cache_bytes=self.settings.prompt_cache_bytes,
                               lora_paths=tuple(str(p) for p in self.store.adapter_paths(manifest)),
-                              offline=self.settings.offline, **self._spread(shape),
-                              **speculation_fields(self.settings, manifest, engine, self.store))
+                              offline=self.settings.offline, **self._spread(shape), **speculation)
         started = time.perf_counter_ns()
         try:
             client = self.client_factory(config)
@@ -160,6 +167,17 @@ class Scheduler:
         if engine is None:
             return estimate(shape, n_ctx, n_seq, flash_attention=False)
         return estimate(shape, n_ctx, n_seq, engine.batch, flash_attention=engine.flash_attention != "off")
+
+    def _draft_need(self, path: str, n_ctx: int, n_seq: int, engine: EngineSettings | None) -> int:
+        """Memory of the draft model a worker loads beside its model (0 without one): its weights, and a
+        context as long as the model's with an f16 KV cache (`hearth.engine.draft`)."""
+        if not path:
+            return 0
+        try:
+            shape = cached_shape(path, self.store.shape_cache)
+        except (HearthError, OSError):
+            return 0  # unreadable: the worker's own load says why
+        return self._predict(shape, n_ctx, n_seq, engine).total
 
     def _need(self, shape: ModelShape, n_ctx: int, n_seq: int, engine: EngineSettings | None) -> int:
         return self._predict(shape, n_ctx, n_seq, engine).total + self.settings.prompt_cache_bytes
