@@ -29,11 +29,9 @@ from hearth.errors import (
     HearthError,
     IntegrityError,
     InvalidModelFileError,
-    InvalidRequestError,
     NotFoundError,
     StoreError,
 )
-from hearth.options import OPTION_NAMES, parse_options
 from hearth.paths import ensure_private_dir, hearth_home
 from hearth.store import bundled, split
 from hearth.store.blobs import BLOB_PREFIX, BlobStore, hash_file
@@ -41,7 +39,6 @@ from hearth.store.gguf import AdapterInfo, read_adapter_info, read_gguf_info, re
 from hearth.store.lock import StoreLock
 from hearth.store.manifest import (
     MAX_MANIFEST_BYTES,
-    SEED_ROLES,
     TEMP_PREFIX,
     Manifest,
     Part,
@@ -52,12 +49,11 @@ from hearth.store.manifest import (
     write_atomic,
 )
 from hearth.store.names import ModelName, inside, parse_digest, parse_name
+from hearth.store.persona import check_text, checked_messages, checked_parameters
 from hearth.types import Message
 
 log = logging.getLogger("hearth.store")
 NOT_FOUND_HINT = "`hearth list` shows the models you have; `hearth import FILE.gguf --name NAME` adds one"
-MAX_TEXT = 256 << 10
-MAX_SEED_MESSAGES = 1000
 _DIGEST_TEXT = re.compile(r"sha256[:-]([0-9a-fA-F]{64})")
 
 
@@ -298,11 +294,11 @@ class ModelStore:
         """
         model = parse_name(name)
         base_name = None if isinstance(base, Path) else parse_name(base)
-        overrides = _checked_parameters(parameters)
+        overrides = checked_parameters(parameters)
         for field, text in (("system", system), ("template", template), ("template_source", template_source),
                             ("license", license_text)):
-            _check_text(field, text)
-        seeds = _checked_messages(messages)
+            check_text(field, text)
+        seeds = checked_messages(messages)
         if isinstance(base, Path):
             read_gguf_info(base)  # fail fast, before taking the lock
         adapter_infos = [(Path(path).resolve(), read_adapter_info(path)) for path in adapters]
@@ -568,35 +564,3 @@ def _mentioned_digests(path: Path) -> set[str]:
     except OSError:
         return set()
     return {"sha256:" + found.lower() for found in _DIGEST_TEXT.findall(text)}
-
-
-def _checked_parameters(parameters: dict[str, Any] | None) -> dict[str, Any]:
-    """Validate default parameters (Ollama option names) and return them as plain JSON values."""
-    if not parameters:
-        return {}
-    options = parse_options(parameters)
-    out: dict[str, Any] = {}
-    for key in parameters:
-        value = getattr(options, key, None) if key in OPTION_NAMES else None
-        if value is not None:
-            out[key] = list(value) if isinstance(value, tuple) else value
-    return out
-
-
-def _checked_messages(messages: Sequence[Message] | None) -> tuple[Message, ...] | None:
-    """Seed messages checked for role and size (None: keep the base model's)."""
-    if messages is None:
-        return None
-    if len(messages) > MAX_SEED_MESSAGES:
-        raise InvalidRequestError(f"at most {MAX_SEED_MESSAGES} seed messages are allowed", field="messages")
-    for message in messages:
-        if message.role not in SEED_ROLES:
-            raise InvalidRequestError(f"a seed message has role {message.role!r}; use one of {', '.join(SEED_ROLES)}",
-                                      field="messages")
-        _check_text("message", message.content)
-    return tuple(Message(m.role, m.content) for m in messages)
-
-
-def _check_text(field: str, value: str | None) -> None:
-    if value is not None and (not isinstance(value, str) or len(value) > MAX_TEXT):
-        raise InvalidRequestError(f"{field} must be text of at most {MAX_TEXT} characters", field=field)
