@@ -186,17 +186,21 @@ def test_a_models_shape_is_remembered_on_disk_while_the_file_is_unchanged(bundle
     cache = tmp_path / "shapes.json"
     shape = cached_shape(bundled_model, cache)
     assert shape == read_shape(bundled_model)
+
+    def rewrite(shapes: dict, version: int = 1) -> None:
+        cache.write_text(json.dumps({"version": version, "shapes": shapes}))
+
     # the next process finds it in the file, without reading the header: what the file says is what it gets
-    entries = json.loads(cache.read_text())
-    [key] = entries
-    entries[key]["n_layer"] = 99
-    cache.write_text(json.dumps(entries))
+    [(key, entry)] = json.loads(cache.read_text())["shapes"].items()
+    rewrite({key: {**entry, "n_layer": 99}})
     assert cached_shape(bundled_model, cache).n_layer == 99
-    # a changed file (another size or time) is read again, and a damaged cache is ignored and rewritten
-    cache.write_text(json.dumps({key.replace("|", "|1", 1): entries[key]}))
+    # another Hearth's layout, a changed file (other size or time) or a damaged cache: the header is read again
+    rewrite({key: {**entry, "n_layer": 99}}, version=0)
+    assert cached_shape(bundled_model, cache) == shape
+    rewrite({key.replace("|", "|1", 1): entry})
     assert cached_shape(bundled_model, cache) == shape
     cache.write_text("{not json")
     assert cached_shape(bundled_model, cache) == shape
-    assert json.loads(cache.read_text())[key]["n_layer"] == shape.n_layer
-    cache.write_text(json.dumps({key: {"an": "older layout"}}))
+    assert json.loads(cache.read_text())["shapes"][key]["n_layer"] == shape.n_layer
+    rewrite({key: {"an": "older layout"}})
     assert cached_shape(bundled_model, cache) == shape

@@ -151,6 +151,7 @@ def _cached(path: str, size: int, mtime_ns: int) -> ModelShape:
 
 
 SHAPE_CACHE_ENTRIES = 64
+SHAPE_CACHE_VERSION = 1  # raise it when `read_shape` changes what it computes: older entries are then read again
 
 
 def cached_shape(path: str | os.PathLike[str], cache: Path | None = None) -> ModelShape:
@@ -170,7 +171,8 @@ def cached_shape(path: str | os.PathLike[str], cache: Path | None = None) -> Mod
         saved = {k: v for k, v in saved.items() if k.split("|")[0] != os.fspath(path)}
         saved[key] = asdict(shape)
         try:
-            write_atomic(cache, json.dumps(dict(list(saved.items())[-SHAPE_CACHE_ENTRIES:])).encode())
+            shapes = dict(list(saved.items())[-SHAPE_CACHE_ENTRIES:])
+            write_atomic(cache, json.dumps({"version": SHAPE_CACHE_VERSION, "shapes": shapes}).encode())
         except OSError:
             pass
     return shape
@@ -181,4 +183,7 @@ def _load_cache(cache: Path) -> dict[str, Any]:
         data = json.loads(cache.read_bytes())
     except (OSError, ValueError):
         return {}
-    return data if isinstance(data, dict) else {}
+    if not isinstance(data, dict) or data.get("version") != SHAPE_CACHE_VERSION:
+        return {}
+    shapes = data.get("shapes")
+    return shapes if isinstance(shapes, dict) else {}
