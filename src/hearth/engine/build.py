@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 from functools import lru_cache
-from importlib import metadata
 
 
 @lru_cache(maxsize=1)
 def build_id() -> str:
     """`llama_cpp_python` version plus a digest of its native libraries' names and sizes (a rebuild with
     other flags changes them), e.g. `0.3.16+3f2a9c1d`; `unknown` when the package is not installed."""
+    from importlib import metadata  # ~45 ms of imports a model worker, which never asks, should not pay
+
     try:
         dist = metadata.distribution("llama_cpp_python")
     except metadata.PackageNotFoundError:
