@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+import subprocess
+import sys
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import gguf
@@ -182,25 +184,35 @@ def test_the_service_labels_local_models_for_listings(home: Path) -> None:
         cramped.close()
 
 
+def _shape_in_a_new_process(model: Path, cache: Path) -> tuple[int, bool]:
+    """(n_layer, whether the gguf package was imported) as a fresh Python process finds them."""
+    code = ("import sys; from hearth.fit.shape import cached_shape; "
+            f"shape = cached_shape({str(model)!r}, __import__('pathlib').Path({str(cache)!r})); "
+            "print(shape.n_layer, 'gguf' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    layers, imported = done.stdout.split()
+    return int(layers), imported == "True"
+
+
 def test_a_models_shape_is_remembered_on_disk_while_the_file_is_unchanged(bundled_model: Path, tmp_path: Path) -> None:
     cache = tmp_path / "shapes.json"
     shape = cached_shape(bundled_model, cache)
     assert shape == read_shape(bundled_model)
+    assert _shape_in_a_new_process(bundled_model, cache) == (30, False)  # from the file: no header, no gguf
 
-    def rewrite(shapes: dict, version: int = 1) -> None:
-        cache.write_text(json.dumps({"version": version, "shapes": shapes}))
+    def rewrite(entry: dict, version: int = 1) -> None:
+        cache.write_text(json.dumps({"version": version, "shapes": {str(bundled_model): entry}}))
 
-    # the next process finds it in the file, without reading the header: what the file says is what it gets
-    [(key, entry)] = json.loads(cache.read_text())["shapes"].items()
-    rewrite({key: {**entry, "n_layer": 99}})
-    assert cached_shape(bundled_model, cache).n_layer == 99
+    # what the file says is what the next process gets, while it was made for the same file
+    [entry] = json.loads(cache.read_text())["shapes"].values()
+    rewrite({**entry, "shape": {**entry["shape"], "n_layer": 99}})
+    assert _shape_in_a_new_process(bundled_model, cache) == (99, False)
     # another Hearth's layout, a changed file (other size or time) or a damaged cache: the header is read again
-    rewrite({key: {**entry, "n_layer": 99}}, version=0)
-    assert cached_shape(bundled_model, cache) == shape
-    rewrite({key.replace("|", "|1", 1): entry})
-    assert cached_shape(bundled_model, cache) == shape
+    tampered = {**entry, "shape": {**entry["shape"], "n_layer": 99}}
+    for stale, version in ((tampered, 0), ({**tampered, "size": entry["size"] + 1}, 1),
+                           ({**entry, "shape": {"an": "older layout"}}, 1)):
+        rewrite(stale, version)
+        assert _shape_in_a_new_process(bundled_model, cache) == (30, True)
     cache.write_text("{not json")
-    assert cached_shape(bundled_model, cache) == shape
-    assert json.loads(cache.read_text())["shapes"][key]["n_layer"] == shape.n_layer
-    rewrite({key: {"an": "older layout"}})
-    assert cached_shape(bundled_model, cache) == shape
+    assert _shape_in_a_new_process(bundled_model, cache) == (30, True)
+    assert json.loads(cache.read_text())["shapes"][str(bundled_model)]["shape"] == asdict(shape)  # rewritten

@@ -145,11 +145,6 @@ def _typical_layers(parameters: int) -> int:
     return 80
 
 
-@lru_cache(maxsize=64)
-def _cached(path: str, size: int, mtime_ns: int) -> ModelShape:
-    return read_shape(path)
-
-
 SHAPE_CACHE_ENTRIES = 64
 SHAPE_CACHE_VERSION = 1  # raise it when `read_shape` changes what it computes: older entries are then read again
 
@@ -159,20 +154,27 @@ def cached_shape(path: str | os.PathLike[str], cache: Path | None = None) -> Mod
     in the JSON file `cache` if given, so that a command that only runs a model (`hearth run`) reads no
     header (and imports no GGUF library) after the first time. A damaged or unwritable cache is ignored."""
     st = os.stat(path)
-    key = f"{os.fspath(path)}|{st.st_size}|{st.st_mtime_ns}"
-    saved = _load_cache(cache) if cache is not None else {}
-    if isinstance(saved.get(key), dict):
+    return _remembered(os.fspath(path), st.st_size, st.st_mtime_ns, cache)
+
+
+@lru_cache(maxsize=64)
+def _remembered(path: str, size: int, mtime_ns: int, cache: Path | None) -> ModelShape:
+    """The shape of the file `path` as it is now (`size`, `mtime_ns`): from `cache`'s entry for it if that
+    entry was made for the same file, else read from its header and written there."""
+    shapes = _load_cache(cache) if cache is not None else {}
+    entry = shapes.get(path)
+    if isinstance(entry, dict) and entry.get("size") == size and entry.get("mtime_ns") == mtime_ns:
         try:
-            return ModelShape(**saved[key])
-        except TypeError:  # written by another version of Hearth: read the header again
+            return ModelShape(**entry["shape"])
+        except (TypeError, KeyError):  # not what this Hearth writes: read the header again
             pass
-    shape = _cached(str(path), st.st_size, st.st_mtime_ns)
+    shape = read_shape(path)
     if cache is not None:
-        saved = {k: v for k, v in saved.items() if k.split("|")[0] != os.fspath(path)}
-        saved[key] = asdict(shape)
+        shapes.pop(path, None)
+        shapes[path] = {"size": size, "mtime_ns": mtime_ns, "shape": asdict(shape)}
+        kept = dict(list(shapes.items())[-SHAPE_CACHE_ENTRIES:])
         try:
-            shapes = dict(list(saved.items())[-SHAPE_CACHE_ENTRIES:])
-            write_atomic(cache, json.dumps({"version": SHAPE_CACHE_VERSION, "shapes": shapes}).encode())
+            write_atomic(cache, json.dumps({"version": SHAPE_CACHE_VERSION, "shapes": kept}).encode())
         except OSError:
             pass
     return shape
