@@ -131,13 +131,7 @@ class Scheduler:
         speculation = speculation_fields(self.settings, manifest, engine, self.store)
         draft = self._draft_need(speculation["draft_model_path"], n_ctx, n_seq, engine)
         need = self._need(shape, n_ctx, n_seq, engine) + draft
-        if draft and need > self.budget:
-            raise InsufficientMemoryError(
-                f"model '{manifest.name}' with its draft model needs about {size_text(need)} "
-                f"({size_text(draft)} of it for the draft model) but the memory budget is {size_text(self.budget)}",
-                hint="draft from the context instead (speculative = ngram needs no second model), "
-                     "or use a smaller draft model")
-        self._make_room(manifest.name, need, (shape, self._predict(shape, n_ctx, n_seq, engine)))
+        self._make_room(manifest.name, need, (shape, self._predict(shape, n_ctx, n_seq, engine)), draft=draft)
         config = WorkerConfig(str(path), n_ctx=n_ctx, n_seq=n_seq, **engine.worker_fields(),
                               kv_type=KV_TYPES[self.settings.kv_cache_type],
                               cache_bytes=self.settings.prompt_cache_bytes,
@@ -182,14 +176,18 @@ class Scheduler:
     def _need(self, shape: ModelShape, n_ctx: int, n_seq: int, engine: EngineSettings | None) -> int:
         return self._predict(shape, n_ctx, n_seq, engine).total + self.settings.prompt_cache_bytes
 
-    def _make_room(self, name: str, need: int, why: tuple[ModelShape, Estimate] | None = None) -> None:
+    def _make_room(self, name: str, need: int, why: tuple[ModelShape, Estimate] | None = None, *,
+                   draft: int = 0) -> None:
+        """Unload idle models until `need` bytes fit (`draft` of them for a draft model), or say why it never will."""
         if need > self.budget:
             if why is None:
                 raise InsufficientMemoryError(
                     f"model '{name}' needs about {size_text(need)} but the memory budget is {size_text(self.budget)}",
                     hint="use a smaller model or quantization, or a smaller num_ctx")
-            message, hint = refusal(name, *why, self.budget, reserved=self.settings.prompt_cache_bytes,
-                                    reserved_for="the prompt cache (prompt_cache_bytes)")
+            reserved = {"the prompt cache (prompt_cache_bytes)": self.settings.prompt_cache_bytes,
+                        "the draft model (speculative = ngram needs none)": draft}
+            message, hint = refusal(name, *why, self.budget, reserved=sum(reserved.values()),
+                                    reserved_for=" and ".join(what for what, used in reserved.items() if used))
             raise InsufficientMemoryError(message, hint=hint)
         while True:
             used = sum(m.estimate_bytes for m in self._models.values())
