@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from hearth.documents import Index, add_paths, search
+from hearth.documents import Embedding, Index, add_paths, search, unit
 from hearth.documents.chunk import chunk_sections
 from hearth.documents.parse import Section
 from tests.documents.files import write_docx, write_pdf
@@ -157,3 +157,29 @@ def test_term_presence_is_judged_by_fts5_with_its_stemming(index: Index, tmp_pat
     # "feeding" and "starters" are in the passage as "Feed" and "starter" (Porter stems, as BM25 matched them)
     assert [holds for _, holds in stats] == [True, True, True, False, False]
     assert [count for count, _ in stats] == [1, 1, 1, 1, 0]
+
+
+def test_a_passage_holding_every_word_of_the_question_stays_first_whatever_the_dense_side_says(
+        index: Index, tmp_path: Path) -> None:
+    folder = tmp_path / "manual"
+    folder.mkdir()
+    (folder / "a.txt").write_text("The reset button is behind the left hinge.", encoding="utf-8")
+    (folder / "c.txt").write_text("A reset clears every setting you made.", encoding="utf-8")
+    (folder / "b.txt").write_text("Press the small round switch on the back to restart the device.", encoding="utf-8")
+    # stand-in vectors (the embedding model is the engine's; fusion is what is checked here): the dense side
+    # ranks c, then b, then a
+    vectors = {"reset clears": [1.0, 0.0, 0.0], "round switch": [0.8, 0.6, 0.0], "left hinge": [0.0, 0.0, 1.0]}
+
+    def embed(texts: list[str]) -> list[list[float]]:
+        return [next(v for k, v in vectors.items() if k in t) for t in texts]
+
+    add_paths(index, "manual", [folder], Embedding("sha256:stand-in", embed))
+    cid = index.collection_id("manual")
+    question, toward_c = "where is the reset button hinge", unit([1.0, 0.0, 0.0])
+    lexical = [names([p.path])[0] for p in search(index, cid, question, mode="bm25", limit=3)]
+    dense = [names([p.path])[0] for p in search(index, cid, question, mode="dense", limit=3,
+                                                  embed_model="sha256:stand-in", query_vector=toward_c)]
+    assert lexical[:2] == ["a.txt", "c.txt"] and dense == ["c.txt", "b.txt", "a.txt"]
+    # equal weights would put c first (in both lists near the top); a holds every word, so dense counts 0
+    hybrid = search(index, cid, question, limit=3, embed_model="sha256:stand-in", query_vector=toward_c)
+    assert [names([p.path])[0] for p in hybrid] == ["a.txt", "c.txt", "b.txt"]

@@ -71,8 +71,8 @@ def chat(model: str | None, system: str | None, options: tuple[str, ...], verbos
          functions=functions, tool_choice=tool_choice, docs=collection)
 
 
-
 T = TypeVar("T")
+
 
 def _unless_stopped(answer: Callable[[], T]) -> T | None:
     """`answer()`, or None after saying why there is none: Ctrl-C stopped it, or the engine failed (the chat
@@ -84,6 +84,7 @@ def _unless_stopped(answer: Callable[[], T]) -> T | None:
     except EngineError as err:
         click.secho(f"Error: {err.message}", fg="red", err=True)
     return None
+
 
 class _Printer:
     """Streams a turn's events to the terminal: the answer on stdout, thinking dimmed, notices in yellow."""

@@ -97,8 +97,7 @@ def search(index: Index, collection: int, query: str, *, limit: int = 5, embed_m
     if lexical and dense and terms:
         total, stats = index.term_stats(collection, lexical[0], terms)
         weight = dense_weight([(idf(total, count), holds) for count, holds in stats])
-    pairs = [(r, w) for r, w in ((lexical, 1.0), (dense, weight)) if r]
-    fused = fuse([r for r, _ in pairs], weights=[w for _, w in pairs])[:limit]
+    fused = fuse([lexical, dense], weights=[1.0, weight])[:limit]  # an empty ranking adds nothing
     found = index.chunks([cid for cid, _ in fused])
     bm25_at = {cid: i for i, cid in enumerate(lexical, 1)}
     dense_at = {cid: i for i, cid in enumerate(dense, 1)}

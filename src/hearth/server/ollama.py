@@ -255,7 +255,7 @@ def ps_remote_entry(use: RemoteUse) -> dict[str, Any]:
     r = use.remote
     return {"name": r.name, "model": r.name, "size": 0, "digest": "", "remote_model": r.model, "remote_host": r.url,
             "details": {"format": "", "family": "", "families": [], "parameter_size": "", "quantization_level": ""},
-            "expires_at": iso_in(max(0.0, use.listed_for)), "size_vram": 0, "in_flight": use.in_flight,
+            "expires_at": iso_in(use.listed_for), "size_vram": 0, "in_flight": use.in_flight,
             "idle_seconds": round(use.idle_for, 1)}
 
 

@@ -94,6 +94,9 @@ class RemoteSource:
         self._purpose.close()
 
 
+RECENT = 300.0  # seconds a remote stays listed by `Remotes.in_use` after its last answer
+
+
 @dataclass(frozen=True)
 class RemoteUse:
     """A remote model this process has used lately (`hearth ps`): answers in flight, and when it was last used."""
@@ -101,13 +104,15 @@ class RemoteUse:
     remote: Remote
     in_flight: int
     idle_for: float  # seconds since its last answer ended (0 while one is running)
-    listed_for: float  # seconds it stays listed if nothing more is asked of it
+
+    @property
+    def listed_for(self) -> float:
+        """Seconds it stays listed if nothing more is asked of it."""
+        return max(0.0, RECENT - self.idle_for)
 
 
 class Remotes:
     """The remote engines registered in one HEARTH_HOME, and chats with them."""
-
-    RECENT = 300.0  # seconds a remote stays listed by `in_use` after its last answer
 
     def __init__(self, home: Path) -> None:
         self.registry = Registry(home)
@@ -119,10 +124,9 @@ class Remotes:
         """The remotes with answers running, or used in the last `RECENT` seconds, most recent first."""
         now = time.monotonic()
         with self._lock:
-            names = [n for n in self._last if self._in_flight.get(n) or now - self._last[n] < self.RECENT]
+            names = [n for n in self._last if self._in_flight.get(n) or now - self._last[n] < RECENT]
             found = [(self.registry.find(n), self._in_flight.get(n, 0), now - self._last[n]) for n in names]
-        uses = [RemoteUse(r, count, 0.0 if count else idle, self.RECENT - (0.0 if count else idle))
-                for r, count, idle in found if r is not None]
+        uses = [RemoteUse(r, count, 0.0 if count else idle) for r, count, idle in found if r is not None]
         return sorted(uses, key=lambda u: u.idle_for)
 
     def _started(self, name: str) -> Callable[[], None]:

@@ -50,7 +50,6 @@ _U64 = struct.Struct("<Q")
 _T = TypeVar("_T")
 
 
-
 @functools.cache
 def _gguf() -> Any:
     """The `gguf` package, imported when a file is first read: it pulls in numpy and YAML, which a command
